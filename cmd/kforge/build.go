@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	bk "github.com/moby/buildkit/client/llb"
+	"github.com/spf13/cobra"
+	"github.com/tonistiigi/fsutil"
+
+	"github.com/kforge/kforge/internal/solve"
+	kllb "github.com/kforge/kforge/llb"
+	"github.com/kforge/kforge/recipes"
+)
+
+// buildFlags are shared by build and run: which recipe, which target.
+type buildFlags struct {
+	file   string
+	target string
+}
+
+func (b *buildFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
+	cmd.Flags().StringVar(&b.target, "target", "", "target to build (an environment name)")
+	_ = cmd.MarkFlagRequired("file")
+	_ = cmd.MarkFlagRequired("target")
+}
+
+// prepared is a recipe loaded with its lock, ready to give graphs.
+type prepared struct {
+	recipe   *recipes.Recipe
+	lock     *recipes.Lock
+	lockPath string
+	helper   fsutil.FS
+}
+
+// prepare reads the recipe and lock and checks the target before any daemon
+// is contacted, so that mistakes in the input are reported at once.
+func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
+	r, err := recipes.Load(b.file)
+	if err != nil {
+		return nil, err
+	}
+	lockPath := recipes.LockPath(b.file)
+	lock, err := recipes.ReadLock(lockPath)
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{recipe: r, lock: lock, lockPath: lockPath}
+	if _, err := p.graph(b.target, nil); err != nil {
+		return nil, err
+	}
+	if p.helper, err = g.helperContext(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *prepared) graph(target string, fetches *kllb.Fetches) (bk.State, error) {
+	ctx := kllb.Contexts{Helper: bk.Local(kllb.HelperContextName, bk.SharedKeyHint(kllb.HelperContextName))}
+	return kllb.Target(p.recipe, p.lock, p.lockPath, target, ctx, fetches)
+}
+
+func (p *prepared) localMounts() map[string]fsutil.FS {
+	return map[string]fsutil.FS{kllb.HelperContextName: p.helper}
+}
+
+func newBuildCommand(g *globalFlags) *cobra.Command {
+	var b buildFlags
+	var outputs []string
+	cmd := &cobra.Command{
+		Use:   "build -f RECIPE --target TARGET [-o type=local,dest=DIR]",
+		Short: "Build a target of the recipe from its lock",
+		Long: `build turns the target into a BuildKit graph and solves it. Inputs come
+only from the lock: a recipe whose inputs changed since it was locked is
+refused. Steps other than pinned fetches run with no network. Unchanged input
+does no work: every step is a cached layer.
+
+Outputs (-o, repeatable) use BuildKit's exporters:
+  type=local,dest=DIR     the target's files in DIR
+  type=tar,dest=FILE      the same as a tar archive
+An output appears only when the build succeeded; a failed build leaves none.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := b.prepare(g)
+			if err != nil {
+				return err
+			}
+			opt := solve.Options{Progress: g.progress, LocalMounts: p.localMounts()}
+			for _, spec := range outputs {
+				o, err := solve.ParseOutput(spec)
+				if err != nil {
+					return err
+				}
+				opt.Outputs = append(opt.Outputs, o)
+			}
+			c, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return solve.Run(cmd.Context(), c, func(f *kllb.Fetches) (bk.State, error) {
+				return p.graph(b.target, f)
+			}, opt)
+		},
+	}
+	b.register(cmd)
+	cmd.Flags().StringArrayVarP(&outputs, "output", "o", nil, "output destination: type=local,dest=DIR or type=tar,dest=FILE")
+	return cmd
+}
+
+func newRunCommand(g *globalFlags) *cobra.Command {
+	var b buildFlags
+	cmd := &cobra.Command{
+		Use:   "run -f RECIPE --target ENVIRONMENT -- CMD [ARG...]",
+		Short: "Run a command in a built environment, with no network",
+		Long: `run builds the environment (reusing the cache) and runs CMD in it as a
+build step with the network off. The command's output is streamed as it
+comes; kforge exits with the command's exit status. The step is never taken
+from the cache: CMD runs every time.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := b.prepare(g)
+			if err != nil {
+				return err
+			}
+			c, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			name := fmt.Sprintf("run %q", args)
+			opt := solve.Options{Progress: g.progress, LocalMounts: p.localMounts(), StreamVertex: name}
+			err = solve.Run(cmd.Context(), c, func(f *kllb.Fetches) (bk.State, error) {
+				env, err := p.graph(b.target, f)
+				if err != nil {
+					return bk.State{}, err
+				}
+				return env.Run(
+					bk.Args(args),
+					bk.Network(bk.NetModeNone),
+					bk.IgnoreCache,
+					bk.WithCustomName(name),
+				).Root(), nil
+			}, opt)
+			if code := solve.ExitCode(err); code != 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "kforge: %v exited with status %d\n", args, code)
+				return &exitError{code: code}
+			}
+			return err
+		},
+	}
+	b.register(cmd)
+	return cmd
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kforge/kforge/recipes"
+	"github.com/kforge/kforge/recipes/debian"
+)
+
+func newLockCommand(g *globalFlags) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "lock -f RECIPE",
+		Short: "Resolve the recipe's inputs into its lock file (needs the mirrors, once)",
+		Long: `lock resolves every package set of the recipe against its Debian mirrors:
+the suite's InRelease is verified against the archive keyring, the Packages
+indexes it lists are checked against their signed sha256, and the requested
+packages are closed over Depends and Pre-Depends together with Debian's
+required and essential set. The result (version, file, size and sha256 of
+every .deb) is written to the lock beside the recipe (recipe.yaml gives
+recipe.lock). The same index always gives the same lock, byte for byte.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := recipes.Load(file)
+			if err != nil {
+				return err
+			}
+			keyring := recipes.DefaultKeyring
+			if r.Debian.Keyring != "" {
+				keyring = filepath.Join(filepath.Dir(file), r.Debian.Keyring)
+			}
+			lock := &recipes.Lock{LockVersion: recipes.LockVersion, Environments: map[string]*recipes.LockedEnvironment{}}
+			rs := debian.NewResolver()
+			for _, name := range sortedEnvironmentNames(r) {
+				env := r.Environments[name]
+				start := time.Now()
+				le, err := rs.Resolve(cmd.Context(), debian.Request{
+					Mirrors:    r.Debian.Mirrors,
+					Suite:      r.Debian.Suite,
+					Components: r.Debian.ComponentsOrDefault(),
+					Arch:       env.ArchitectureOrDefault(),
+					Packages:   env.Packages,
+					Keyring:    keyring,
+					Progress: func(format string, args ...any) {
+						fmt.Fprintf(os.Stderr, "kforge: [%s] %s\n", name, fmt.Sprintf(format, args...))
+					},
+				})
+				if err != nil {
+					return fmt.Errorf("%s: environment %q: %w", file, name, err)
+				}
+				le.Request = recipes.EnvironmentRequest(r, name)
+				lock.Environments[name] = le
+				var size int64
+				for _, p := range le.Packages {
+					size += p.Size
+				}
+				fmt.Fprintf(os.Stderr, "kforge: [%s] %d packages (%d MiB to fetch) from %s %s, in %.1fs\n",
+					name, len(le.Packages), size>>20, le.Codename, le.Release.Date, time.Since(start).Seconds())
+			}
+			path := recipes.LockPath(file)
+			if err := recipes.WriteLock(path, lock); err != nil {
+				return fmt.Errorf("writing %s: %w", path, err)
+			}
+			fmt.Fprintf(os.Stderr, "kforge: wrote %s\n", path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "recipe file (YAML)")
+	_ = cmd.MarkFlagRequired("file")
+	return cmd
+}
+
+func sortedEnvironmentNames(r *recipes.Recipe) []string {
+	var names []string
+	for n := range r.Environments {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	return names
+}

@@ -1,0 +1,77 @@
+// Command kforge builds Kata Containers guest artifacts hermetically on
+// BuildKit from a declarative recipe and its lock.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kforge/kforge/internal/solve"
+)
+
+// globalFlags are the flags every subcommand shares.
+type globalFlags struct {
+	addr     string
+	progress string
+	stateDir string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newRootCommand().ExecuteContext(ctx)
+	if err == nil {
+		return
+	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		os.Exit(exit.code)
+	}
+	fmt.Fprintf(os.Stderr, "kforge: %v\n", err)
+	if code := solve.ExitCode(err); code != 0 {
+		os.Exit(code)
+	}
+	os.Exit(1)
+}
+
+// exitError ends kforge with a given status and no further message.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func newRootCommand() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "kforge",
+		Short: "Build Kata Containers guest kernels, agents, rootfs images and initrds hermetically on BuildKit",
+		Long: `kforge builds the guest side of Kata Containers from a declarative recipe
+(YAML) and its lock: every input is pinned by sha256, every step is a cached
+BuildKit layer, and no compile step can reach the network.
+
+  kforge lock -f recipe.yaml                 resolve the recipe's inputs into recipe.lock (online)
+  kforge build -f recipe.yaml --target T -o type=local,dest=DIR
+  kforge run -f recipe.yaml --target T -- CMD...
+
+kforge talks to the BuildKit daemon given by --addr or BUILDKIT_HOST; without
+either it starts a local buildkitd of its own and reuses it (see kforge daemon).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.addr, "addr", os.Getenv("BUILDKIT_HOST"), "BuildKit daemon address (unix://, tcp://, ...); default: $BUILDKIT_HOST, else kforge's own local daemon")
+	root.PersistentFlags().StringVar(&g.progress, "progress", "auto", "progress output: auto, tty, plain, rawjson or quiet")
+	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "state directory of the local daemon (default $KFORGE_STATE_DIR, else ~/.local/state/kforge)")
+	root.AddCommand(
+		newLockCommand(g),
+		newBuildCommand(g),
+		newRunCommand(g),
+		newDaemonCommand(g),
+		newHelperCommand(),
+	)
+	return root
+}

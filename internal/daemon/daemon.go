@@ -1,0 +1,219 @@
+// Package daemon connects kforge to BuildKit: the daemon named by BUILDKIT_HOST
+// or --addr, or else a local buildkitd that kforge starts, reuses and stops
+// itself, with its state and log in one directory.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/buildkit/client"
+)
+
+// Local is a buildkitd managed by kforge.
+type Local struct {
+	Dir       string // state directory: root/, buildkitd.sock, buildkitd.log, buildkitd.pid
+	Buildkitd string // path of the buildkitd binary; found by FindBuildkitd when empty
+}
+
+// DefaultDir is the state directory of the managed daemon: $KFORGE_STATE_DIR,
+// else $XDG_STATE_HOME/kforge, else ~/.local/state/kforge.
+func DefaultDir() string {
+	if d := os.Getenv("KFORGE_STATE_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "kforge")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "kforge")
+	}
+	return filepath.Join(home, ".local", "state", "kforge")
+}
+
+func (l *Local) Socket() string  { return filepath.Join(l.Dir, "buildkitd.sock") }
+func (l *Local) Address() string { return "unix://" + l.Socket() }
+func (l *Local) LogPath() string { return filepath.Join(l.Dir, "buildkitd.log") }
+func (l *Local) pidPath() string { return filepath.Join(l.Dir, "buildkitd.pid") }
+func (l *Local) root() string    { return filepath.Join(l.Dir, "root") }
+
+// FindBuildkitd looks for buildkitd in $KFORGE_BUILDKITD, beside the kforge
+// executable, then on PATH.
+func FindBuildkitd() (string, error) {
+	if p := os.Getenv("KFORGE_BUILDKITD"); p != "" {
+		return p, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "buildkitd")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("buildkitd"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("buildkitd not found: run `make build` (it builds bin/buildkitd beside bin/kforge from the BuildKit version in go.mod), set KFORGE_BUILDKITD, or point kforge at a running daemon with --addr or BUILDKIT_HOST")
+}
+
+// PID returns the pid of the managed daemon if it is running.
+func (l *Local) PID() (int, bool) {
+	data, err := os.ReadFile(l.pidPath())
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		return 0, false
+	}
+	return pid, true
+}
+
+// Ensure returns a client of the managed daemon, starting it first when it
+// is not running.
+func (l *Local) Ensure(ctx context.Context, progress func(string)) (*client.Client, error) {
+	if _, running := l.PID(); running {
+		c, err := connect(ctx, l.Address(), 10*time.Second)
+		if err == nil {
+			return c, nil
+		}
+		return nil, fmt.Errorf("the kforge buildkitd is running but does not answer on %s: %v; see %s, or run `kforge daemon stop`", l.Address(), err, l.LogPath())
+	}
+	if err := l.start(progress); err != nil {
+		return nil, err
+	}
+	c, err := connect(ctx, l.Address(), 60*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("buildkitd did not come up: %v\nlast lines of %s:\n%s", err, l.LogPath(), tail(l.LogPath(), 15))
+	}
+	return c, nil
+}
+
+func (l *Local) start(progress func(string)) error {
+	if _, err := exec.LookPath("runc"); err != nil {
+		return errors.New("runc not found on PATH: BuildKit needs it to run build steps; install it with `apt-get install runc` (or `make deps`)")
+	}
+	bin := l.Buildkitd
+	if bin == "" {
+		var err error
+		if bin, err = FindBuildkitd(); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(l.root(), 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(l.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	fmt.Fprintf(logf, "\n--- kforge starting %s at %s ---\n", bin, time.Now().UTC().Format(time.RFC3339))
+	_ = os.Remove(l.Socket())
+	cmd := exec.Command(bin,
+		"--root", l.root(),
+		"--addr", l.Address(),
+		"--oci-worker=true", "--containerd-worker=false",
+		"--oci-worker-snapshotter=overlayfs",
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// A session of its own: the daemon outlives this kforge process and is
+	// reused by the next one.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if progress != nil {
+		progress(fmt.Sprintf("starting buildkitd (state and log in %s)", l.Dir))
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", bin, err)
+	}
+	if err := os.WriteFile(l.pidPath(), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Give a daemon that dies at once (bad flags, no overlayfs, no permission)
+	// the chance to say so before clients try to connect.
+	select {
+	case err := <-exited:
+		return fmt.Errorf("buildkitd exited at start (%v); last lines of %s:\n%s", err, l.LogPath(), tail(l.LogPath(), 15))
+	case <-time.After(300 * time.Millisecond):
+		return nil
+	}
+}
+
+// Stop ends the managed daemon and waits for it to go.
+func (l *Local) Stop() (bool, error) {
+	pid, running := l.PID()
+	if !running {
+		_ = os.Remove(l.pidPath())
+		return false, nil
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return false, err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(pid, 0) != nil {
+			_ = os.Remove(l.pidPath())
+			return true, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	_ = os.Remove(l.pidPath())
+	return true, nil
+}
+
+// Connect dials a daemon at addr and checks that it answers.
+func Connect(ctx context.Context, addr string) (*client.Client, error) {
+	c, err := connect(ctx, addr, 10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("BuildKit at %s does not answer: %v", addr, err)
+	}
+	return c, nil
+}
+
+func connect(ctx context.Context, addr string, wait time.Duration) (*client.Client, error) {
+	deadline := time.Now().Add(wait)
+	var lastErr error
+	for {
+		c, err := client.New(ctx, addr)
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err = c.ListWorkers(pctx)
+			cancel()
+			if err == nil {
+				return c, nil
+			}
+			c.Close()
+		}
+		lastErr = err
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, lastErr
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "  (no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}

@@ -1,0 +1,73 @@
+// Package llb builds BuildKit LLB graphs from a recipe and its lock. The
+// builders are pure: they read neither the host nor the network, and take
+// everything from outside as named-context states, so that the CLI and the
+// gateway frontend build the same graph.
+package llb
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	bk "github.com/moby/buildkit/client/llb"
+	digest "github.com/opencontainers/go-digest"
+)
+
+// Contexts are the named contexts a graph takes its host-side inputs from.
+type Contexts struct {
+	// Helper is a state holding the static kforge binary at HelperPath.
+	Helper bk.State
+}
+
+// HelperContextName is the name of the context carrying the kforge binary.
+const HelperContextName = "kforge-helper"
+
+// HelperPath is where the kforge binary sits in the helper context.
+const HelperPath = "/kforge"
+
+// helperMount is where steps mount the helper context, read-only. A
+// read-only mount is cached by content, so an unchanged kforge binary keeps
+// every step that uses it cached, whichever session sent it.
+const helperMount = "/.kforge"
+
+// helperCommand is the path of the kforge binary inside a step.
+var helperCommand = helperMount + HelperPath
+
+// Fetch is one pinned file fetched from a mirror.
+type Fetch struct {
+	Path    string   // path below the mirror root
+	SHA256  string   // lower-case hex
+	Mirrors []string // mirror roots, in the order they are tried
+	Choice  int      // index into Mirrors of the mirror this graph uses
+}
+
+// URL is where this graph fetches the file from.
+func (f Fetch) URL() string { return MirrorURL(f.Mirrors[f.Choice], f.Path) }
+
+// MirrorURL joins a mirror root and a path below it.
+func MirrorURL(mirror, p string) string { return strings.TrimSuffix(mirror, "/") + "/" + p }
+
+// Fetches records the fetch steps of a graph and which mirror each uses, so
+// that a solve that fails at one mirror can be retried at the next.
+type Fetches struct {
+	// Skip maps a sha256 to the number of mirrors to pass over for it.
+	Skip map[string]int
+	// All lists the fetches of the last graph built, in order.
+	All []Fetch
+}
+
+// file returns a state holding the pinned file under its base name,
+// fetched by checksum: BuildKit verifies the sha256, and a cached copy with
+// that digest is used without asking any mirror.
+func (fs *Fetches) file(mirrors []string, p, sha string) bk.State {
+	f := Fetch{Path: p, SHA256: sha, Mirrors: mirrors}
+	if fs != nil {
+		f.Choice = min(fs.Skip[sha], len(mirrors)-1)
+		fs.All = append(fs.All, f)
+	}
+	return bk.HTTP(f.URL(),
+		bk.Checksum(digest.NewDigestFromEncoded(digest.SHA256, sha)),
+		bk.Filename(path.Base(p)),
+		bk.WithCustomName(fmt.Sprintf("fetch %s", path.Base(p))),
+	)
+}

@@ -1,0 +1,156 @@
+package recipes
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// LockVersion is the lock format this kforge writes and reads.
+const LockVersion = 1
+
+// Lock pins every input of a recipe: what `kforge lock` resolved online, and
+// the only thing `kforge build` uses.
+type Lock struct {
+	LockVersion  int                           `json:"lockVersion"`
+	Environments map[string]*LockedEnvironment `json:"environments"`
+}
+
+// LockedEnvironment is a package set resolved against one signed index.
+type LockedEnvironment struct {
+	// Request is the digest of the recipe inputs this entry was resolved
+	// from; a build refuses an entry whose request no longer matches.
+	Request      string          `json:"request"`
+	Suite        string          `json:"suite"`
+	Codename     string          `json:"codename"`
+	Architecture string          `json:"architecture"`
+	Release      LockedRelease   `json:"release"`
+	Packages     []LockedPackage `json:"packages"`
+}
+
+// LockedRelease identifies the signed InRelease and the indexes the
+// resolution used.
+type LockedRelease struct {
+	Date     string        `json:"date"`
+	SHA256   string        `json:"sha256"`
+	SignedBy []string      `json:"signedBy"`
+	Indexes  []LockedIndex `json:"indexes"`
+}
+
+// LockedIndex is one Packages index file, as listed in InRelease.
+type LockedIndex struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// LockedPackage is one .deb of the closure.
+type LockedPackage struct {
+	Name         string `json:"name"`
+	Version      string `json:"version"`
+	Architecture string `json:"architecture"`
+	Filename     string `json:"filename"`
+	Size         int64  `json:"size"`
+	SHA256       string `json:"sha256"`
+}
+
+// LockPath is where the lock of the recipe at recipePath lives: beside it,
+// with the extension replaced by .lock.
+func LockPath(recipePath string) string {
+	return strings.TrimSuffix(recipePath, filepath.Ext(recipePath)) + ".lock"
+}
+
+// EnvironmentRequest is the digest of everything in the recipe that decides
+// what an environment resolves to. Mirrors are left out: any mirror serves the
+// same signed archive.
+func EnvironmentRequest(r *Recipe, name string) string {
+	env := r.Environments[name]
+	pkgs := append([]string(nil), env.Packages...)
+	sort.Strings(pkgs)
+	h := sha256.New()
+	fmt.Fprintf(h, "suite=%s\ncomponents=%s\narch=%s\npackages=%s\n",
+		r.Debian.Suite, strings.Join(r.Debian.ComponentsOrDefault(), ","),
+		env.ArchitectureOrDefault(), strings.Join(pkgs, ","))
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// Marshal renders the lock deterministically: the same lock gives the same
+// bytes.
+func (l *Lock) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(l); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteLock writes the lock atomically: a reader sees the old lock or the new
+// one, never a part.
+func WriteLock(path string, l *Lock) error {
+	data, err := l.Marshal()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ReadLock reads a lock; a missing file is reported with the command that
+// creates it.
+func ReadLock(path string) (*Lock, error) {
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, &Error{File: path, Msg: "no lock file: run `kforge lock -f <recipe>` (online) to create it"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	var l Lock
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return nil, &Error{File: path, Msg: "not a valid lock: " + err.Error() + "; re-create it with `kforge lock`"}
+	}
+	if l.LockVersion != LockVersion {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("lock version %d is not %d: re-create it with `kforge lock`", l.LockVersion, LockVersion)}
+	}
+	return &l, nil
+}
+
+// Environment returns the locked entry for an environment of the recipe,
+// refusing one that is missing or was resolved from other inputs.
+func (l *Lock) Environment(r *Recipe, lockPath, name string) (*LockedEnvironment, error) {
+	le := l.Environments[name]
+	if le == nil {
+		return nil, &Error{File: lockPath, Msg: fmt.Sprintf("environment %q is not in the lock: run `kforge lock -f %s`", name, r.Path)}
+	}
+	if le.Request != EnvironmentRequest(r, name) {
+		return nil, &Error{File: lockPath, Msg: fmt.Sprintf("environment %q changed in %s since it was locked: run `kforge lock -f %s`", name, r.Path, r.Path)}
+	}
+	for _, p := range le.Packages {
+		if p.SHA256 == "" || p.Filename == "" {
+			return nil, &Error{File: lockPath, Msg: fmt.Sprintf("package %s in environment %q is not pinned (no sha256 or filename): run `kforge lock -f %s`", p.Name, name, r.Path)}
+		}
+	}
+	return le, nil
+}

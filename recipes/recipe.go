@@ -1,0 +1,71 @@
+// Package recipes holds the kforge recipe format: the Go types of a recipe and
+// its lock, parsing with positioned errors, validation, and the JSON Schema that
+// editors use to complete recipes.
+package recipes
+
+// APIVersion is the only recipe format version this kforge reads.
+const APIVersion = "kforge/v1"
+
+// Recipe is a parsed recipe file. Field order follows the order in which a
+// reader meets the sections of a recipe.
+type Recipe struct {
+	// APIVersion names the recipe format; it must be "kforge/v1".
+	APIVersion string `yaml:"apiVersion" json:"apiVersion" jsonschema:"enum=kforge/v1"`
+	// Name is a short name for what this recipe builds.
+	Name string `yaml:"name" json:"name" jsonschema:"pattern=^[a-z0-9][a-z0-9._-]*$"`
+	// SourceDateEpoch is the timestamp every output is stamped with.
+	SourceDateEpoch int64 `yaml:"sourceDateEpoch,omitempty" json:"sourceDateEpoch,omitempty" jsonschema:"minimum=0"`
+	// Debian holds the defaults shared by every package set.
+	Debian Debian `yaml:"debian" json:"debian"`
+	// Environments are build environments made from pinned Debian package sets;
+	// each environment is also a build target of the same name.
+	Environments map[string]Environment `yaml:"environments" json:"environments"`
+
+	// Path is the file the recipe was read from (not part of the format).
+	Path string `yaml:"-" json:"-"`
+}
+
+// Debian describes where Debian packages come from.
+type Debian struct {
+	// Mirrors are Debian archive roots (the directory holding dists/ and pool/),
+	// tried in order.
+	Mirrors []string `yaml:"mirrors" json:"mirrors" jsonschema:"minItems=1"`
+	// Suite is a Debian suite or codename such as bookworm.
+	Suite string `yaml:"suite" json:"suite"`
+	// Components are archive components; main when empty.
+	Components []string `yaml:"components,omitempty" json:"components,omitempty"`
+	// Keyring is an OpenPGP keyring (binary or armored) that must have signed
+	// the suite's InRelease, relative to the recipe; Debian's archive keyring
+	// when empty.
+	Keyring string `yaml:"keyring,omitempty" json:"keyring,omitempty"`
+}
+
+// Environment is a package set: the packages wanted, closed over their
+// dependencies plus Debian's required and essential set when locked.
+type Environment struct {
+	// Architecture is the Debian architecture of the package set; amd64 when empty.
+	Architecture string `yaml:"architecture,omitempty" json:"architecture,omitempty" jsonschema:"enum=amd64,enum=arm64"`
+	// Packages are the Debian package names wanted in the environment.
+	Packages []string `yaml:"packages" json:"packages" jsonschema:"minItems=1"`
+	// Env sets environment variables in every step that runs in the environment.
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+}
+
+// DefaultKeyring is where Debian keeps the archive keyring on its own systems.
+const DefaultKeyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+
+// ArchitectureOrDefault is the environment's architecture, amd64 when unset.
+func (e Environment) ArchitectureOrDefault() string {
+	if e.Architecture == "" {
+		return "amd64"
+	}
+	return e.Architecture
+}
+
+// ComponentsOrDefault is the configured component list, main when unset.
+func (d Debian) ComponentsOrDefault() []string {
+	if len(d.Components) == 0 {
+		return []string{"main"}
+	}
+	return d.Components
+}

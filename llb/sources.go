@@ -5,7 +5,6 @@
 package llb
 
 import (
-	"fmt"
 	"path"
 	"strings"
 
@@ -50,10 +49,24 @@ func MirrorURL(mirror, p string) string { return strings.TrimSuffix(mirror, "/")
 // Fetches records the fetch steps of a graph and which mirror each uses, so
 // that a solve that fails at one mirror can be retried at the next.
 type Fetches struct {
-	// Skip maps a sha256 to the number of mirrors to pass over for it.
+	// Skip maps a sha256 to the number of mirrors to pass over for it: the
+	// file was wrong or missing there.
 	Skip map[string]int
+	// Down holds mirrors that could not be reached at all; no file is
+	// fetched from them while another mirror is left.
+	Down map[string]bool
 	// All lists the fetches of the last graph built, in order.
 	All []Fetch
+}
+
+// choose picks the mirror for a file: the first one not skipped for it and
+// not down, or the last one when every other failed.
+func (fs *Fetches) choose(mirrors []string, sha string) int {
+	i := fs.Skip[sha]
+	for i < len(mirrors)-1 && fs.Down[mirrors[i]] {
+		i++
+	}
+	return min(i, len(mirrors)-1)
 }
 
 // file returns a state holding the pinned file under its base name,
@@ -62,12 +75,16 @@ type Fetches struct {
 func (fs *Fetches) file(mirrors []string, p, sha string) bk.State {
 	f := Fetch{Path: p, SHA256: sha, Mirrors: mirrors}
 	if fs != nil {
-		f.Choice = min(fs.Skip[sha], len(mirrors)-1)
+		f.Choice = fs.choose(mirrors, sha)
 		fs.All = append(fs.All, f)
 	}
 	return bk.HTTP(f.URL(),
 		bk.Checksum(digest.NewDigestFromEncoded(digest.SHA256, sha)),
 		bk.Filename(path.Base(p)),
-		bk.WithCustomName(fmt.Sprintf("fetch %s", path.Base(p))),
+		bk.WithCustomName(FetchStepName(f)),
 	)
 }
+
+// FetchStepName is the progress name of a fetch step; it names the URL so
+// that a failure can be traced to its mirror.
+func FetchStepName(f Fetch) string { return "fetch " + f.URL() }

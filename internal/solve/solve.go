@@ -42,7 +42,7 @@ type Graph func(fetches *kllb.Fetches) (bk.State, error)
 // to the next mirror and solving again, until it succeeds or every mirror of
 // that file has failed.
 func Run(ctx context.Context, c *client.Client, graph Graph, opt Options) error {
-	fetches := &kllb.Fetches{Skip: map[string]int{}}
+	fetches := &kllb.Fetches{Skip: map[string]int{}, Down: map[string]bool{}}
 	var mirrorFailures []string
 	for {
 		fetches.All = nil
@@ -67,7 +67,23 @@ func Run(ctx context.Context, c *client.Client, graph Graph, opt Options) error 
 		}
 		fmt.Fprintf(opt.stderr(), "kforge: %s; trying the next mirror\n", describeFetchError(f, err))
 		fetches.Skip[f.SHA256] = f.Choice + 1
+		if mirrorUnreachable(err) {
+			fetches.Down[f.Mirrors[f.Choice]] = true
+		}
 	}
+}
+
+// mirrorUnreachable tells a mirror that is down (no connection, no name)
+// from one that answered but lacked or damaged a file: only the first is
+// passed over for every other file too.
+func mirrorUnreachable(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "network is unreachable", "no route to host"} {
+		if strings.Contains(strings.ToLower(msg), s) {
+			return true
+		}
+	}
+	return false
 }
 
 // FetchError says that no mirror could serve a pinned file.
@@ -77,21 +93,59 @@ type FetchError struct {
 }
 
 func (e *FetchError) Error() string {
-	return fmt.Sprintf("no mirror served %s with the pinned sha256:\n  %s", e.File, strings.Join(e.Failures, "\n  "))
+	return fmt.Sprintf("no mirror served %s with the pinned sha256:\n  %s\n"+
+		"If the mirrors no longer carry this version (Debian drops superseded versions), "+
+		"re-resolve the lock with `kforge lock -f <recipe>`, or serve the locked file from a mirror of your own.",
+		e.File, strings.Join(e.Failures, "\n  "))
 }
 
-var digestMismatch = regexp.MustCompile(`digest mismatch for (\S+): (sha256:[0-9a-f]+) \(expected: (sha256:[0-9a-f]+)\)`)
+// BuildKit reports a pinned download whose content differs in two forms:
+// with the URL while resolving, without it while fetching.
+var (
+	digestMismatchURL = regexp.MustCompile(`digest mismatch for (\S+): (sha256:[0-9a-f]+) \(expected: (sha256:[0-9a-f]+)\)`)
+	digestMismatch    = regexp.MustCompile(`digest mismatch (sha256:[0-9a-f]+): (sha256:[0-9a-f]+)`)
+)
 
-// failedFetch finds the fetch step a solve error is about.
-func failedFetch(err error, fetches []kllb.Fetch) (kllb.Fetch, bool) {
+// emptyDigest is the sha256 of nothing: what a mirror that answers a
+// missing file with an empty error page serves.
+const emptyDigest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// mismatch extracts the served and the expected digest from a solve error.
+func mismatch(err error) (got, want string, ok bool) {
 	msg := err.Error()
+	if m := digestMismatchURL.FindStringSubmatch(msg); m != nil {
+		return m[2], m[3], true
+	}
 	if m := digestMismatch.FindStringSubmatch(msg); m != nil {
-		for _, f := range fetches {
-			if f.URL() == m[1] {
-				return f, true
+		return m[1], m[2], true
+	}
+	return "", "", false
+}
+
+// stepError is a solve error with the names of the steps that failed.
+type stepError struct {
+	err    error
+	failed []string
+}
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+// failedFetch finds the fetch step a solve error is about: by the URL in a
+// digest mismatch, else by the name of a failed step (BuildKit's HTTP
+// errors, such as a 404, do not carry the URL).
+func failedFetch(err error, fetches []kllb.Fetch) (kllb.Fetch, bool) {
+	var se *stepError
+	if errors.As(err, &se) {
+		for _, name := range se.failed {
+			for _, f := range fetches {
+				if name == kllb.FetchStepName(f) {
+					return f, true
+				}
 			}
 		}
 	}
+	msg := err.Error()
 	for _, f := range fetches {
 		if strings.Contains(msg, f.URL()) {
 			return f, true
@@ -101,8 +155,12 @@ func failedFetch(err error, fetches []kllb.Fetch) (kllb.Fetch, bool) {
 }
 
 func describeFetchError(f kllb.Fetch, err error) string {
-	if m := digestMismatch.FindStringSubmatch(err.Error()); m != nil {
-		return fmt.Sprintf("mirror %s served %s with %s, but the lock pins %s", f.Mirrors[f.Choice], f.Path, m[2], m[3])
+	if got, want, ok := mismatch(err); ok {
+		msg := fmt.Sprintf("mirror %s served %s with %s, but the lock pins %s", f.Mirrors[f.Choice], f.Path, got, want)
+		if got == emptyDigest {
+			msg += " (an empty response: the mirror does not have this file)"
+		}
+		return msg
 	}
 	return fmt.Sprintf("mirror %s could not serve %s: %v", f.Mirrors[f.Choice], f.Path, rootCause(err))
 }
@@ -167,10 +225,16 @@ func solveOnce(ctx context.Context, c *client.Client, st bk.State, opt Options) 
 		_, err := c.Solve(egctx, def, so, statusCh)
 		return err
 	})
+	var failed []string
 	eg.Go(func() error {
 		defer close(displayCh)
 		streamed := map[string]bool{}
 		for s := range statusCh {
+			for _, v := range s.Vertexes {
+				if v.Error != "" {
+					failed = append(failed, v.Name)
+				}
+			}
 			if opt.StreamVertex != "" {
 				s = splitStream(s, opt, streamed)
 			}
@@ -182,7 +246,10 @@ func solveOnce(ctx context.Context, c *client.Client, st bk.State, opt Options) 
 		_, err := display.UpdateFrom(context.WithoutCancel(egctx), displayCh)
 		return err
 	})
-	return eg.Wait()
+	if err := eg.Wait(); err != nil {
+		return &stepError{err: err, failed: failed}
+	}
+	return nil
 }
 
 // splitStream takes the logs of the streamed step out of a status update and

@@ -60,7 +60,7 @@ var indexCandidates = []struct {
 // loadIndex fetches and parses the Packages index of each component for the
 // architecture, checking each file against the digest the signed release gives.
 func loadIndex(ctx context.Context, f *fetcher, suite string, rel *release, components []string, arch string) (*index, []recipes.LockedIndex, error) {
-	idx := &index{byName: map[string][]*pkg{}, providers: map[string][]provider{}}
+	idx := newIndex()
 	var used []recipes.LockedIndex
 	for _, comp := range components {
 		base := fmt.Sprintf("%s/binary-%s/Packages", comp, arch)
@@ -95,15 +95,27 @@ func loadIndex(ctx context.Context, f *fetcher, suite string, rel *release, comp
 			return nil, nil, fmt.Errorf("the release of %s lists no Packages index for component %s, architecture %s", suite, comp, arch)
 		}
 	}
-	for _, list := range idx.byName {
-		sort.Slice(list, func(i, j int) bool { return version.Compare(list[i].Version, list[j].Version) > 0 })
-	}
-	for _, list := range idx.providers {
-		sort.Slice(list, func(i, j int) bool { return list[i].pkg.Name < list[j].pkg.Name })
-	}
+	idx.finish()
 	return idx, used, nil
 }
 
+// finish orders what add collected: versions of a name newest first,
+// providers of a virtual name by package name, so that choices among them
+// do not depend on the order of the index.
+func (idx *index) finish() {
+	for _, list := range idx.byName {
+		sort.SliceStable(list, func(i, j int) bool { return version.Compare(list[i].Version, list[j].Version) > 0 })
+	}
+	for _, list := range idx.providers {
+		sort.SliceStable(list, func(i, j int) bool { return list[i].pkg.Name < list[j].pkg.Name })
+	}
+}
+
+func newIndex() *index {
+	return &index{byName: map[string][]*pkg{}, providers: map[string][]provider{}}
+}
+
+// add reads the stanzas of one Packages file into the index.
 func (idx *index) add(r io.Reader) error {
 	reader, err := control.NewParagraphReader(bufio.NewReaderSize(r, 1<<20), nil)
 	if err != nil {

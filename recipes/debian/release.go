@@ -18,8 +18,8 @@ type release struct {
 	Suite    string
 	Codename string
 	Date     string
-	SHA256   string            // of the InRelease file itself
-	SignedBy []string          // fingerprints of the keys whose signatures verified
+	SHA256   string             // of the InRelease file itself
+	SignedBy []string           // fingerprints of the keys whose signatures verified
 	Files    map[string]fileRef // path relative to dists/<suite>/ -> size and digest
 }
 

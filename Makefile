@@ -1,0 +1,53 @@
+# kforge: make build | deps | run | test | bench | schema
+GO      ?= go
+BIN     := bin
+KFORGE  := $(BIN)/kforge
+# The version of BuildKit that kforge links against is the one its managed
+# daemon runs: both come from go.mod.
+BUILDKIT_PKGS := github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
+
+.PHONY: build deps run test unit bench schema clean
+
+build: $(KFORGE) $(BIN)/buildkitd $(BIN)/buildctl
+
+# kforge is static: it also runs inside build steps, which have no C library.
+$(KFORGE): $(GO_SOURCES)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/kforge
+
+$(BIN)/buildkitd $(BIN)/buildctl: go.mod go.sum
+	$(GO) build -o $(BIN)/ $(BUILDKIT_PKGS)
+
+# Host packages: runc for buildkitd, Debian's archive keyring for kforge
+# lock, QEMU to boot what kforge builds. Installs only what is missing.
+DEB_DEPS := runc debian-archive-keyring qemu-system-x86 ca-certificates
+deps:
+	@missing=$$(for p in $(DEB_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# The main job: the builder environment of the built-in recipe, checked by
+# running its tools with the network off.
+run: deps build
+	$(KFORGE) build -f recipes/builder.yaml --target builder -o type=local,dest=out/builder
+	$(KFORGE) run -f recipes/builder.yaml --target builder -- \
+		sh -c 'gcc --version | head -n1; make --version | head -n1; flex --version; bison --version | head -n1'
+
+# Unit and end-to-end tests; the end-to-end ones start a real buildkitd.
+test: deps build
+	KFORGE_BUILDKITD=$(CURDIR)/$(BIN)/buildkitd $(GO) test -count=1 -timeout 80m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+bench: deps build
+	$(GO) run ./bench -kforge $(CURDIR)/$(KFORGE) -buildkitd $(CURDIR)/$(BIN)/buildkitd
+
+# Regenerates the JSON Schema of the recipe format from the Go types.
+schema:
+	$(GO) run ./recipes/schemagen > recipes/schema.json
+
+clean:
+	rm -rf $(BIN) out

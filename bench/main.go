@@ -1,0 +1,144 @@
+// Command bench measures kforge against the plain tools on the same machine
+// in the same run and prints the ratios: `make bench`.
+//
+// For the builder environment it times lock resolution, a cold build (new
+// daemon, empty cache) and a warm rebuild, and as the baseline
+// `debootstrap --variant=buildd` with the same packages: --print-debs for
+// resolution, a full run for the cold build, and a run from a filled
+// --cache-dir for the warm one.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kforge/kforge/recipes"
+)
+
+func main() {
+	kforge := flag.String("kforge", "bin/kforge", "kforge binary")
+	buildkitd := flag.String("buildkitd", "bin/buildkitd", "buildkitd binary")
+	recipePath := flag.String("recipe", "recipes/builder.yaml", "recipe with the environment to measure")
+	envName := flag.String("environment", "builder", "environment of the recipe")
+	flag.Parse()
+	if err := run(*kforge, *buildkitd, *recipePath, *envName); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type row struct {
+	what             string
+	kforge, baseline time.Duration
+}
+
+func run(kforge, buildkitd, recipePath, envName string) error {
+	r, err := recipes.Load(recipePath)
+	if err != nil {
+		return err
+	}
+	env, ok := r.Environments[envName]
+	if !ok {
+		return fmt.Errorf("%s has no environment %q", recipePath, envName)
+	}
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		if err := sh("apt-get", "install", "-y", "-qq", "debootstrap"); err != nil {
+			return fmt.Errorf("installing debootstrap for the baseline: %w", err)
+		}
+	}
+	work, err := os.MkdirTemp("", "kforge-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	// kforge, in a private copy of the recipe and a private daemon state.
+	data, err := os.ReadFile(recipePath)
+	if err != nil {
+		return err
+	}
+	recipe := filepath.Join(work, "recipe.yaml")
+	if err := os.WriteFile(recipe, data, 0o644); err != nil {
+		return err
+	}
+	state := filepath.Join(work, "state")
+	kenv := []string{"KFORGE_STATE_DIR=" + state, "KFORGE_BUILDKITD=" + buildkitd}
+	defer cmdEnv(kenv, kforge, "daemon", "stop").Run()
+
+	var rows []row
+	lock, err := timed(cmdEnv(kenv, kforge, "lock", "-f", recipe))
+	if err != nil {
+		return err
+	}
+	build := func(dest string) (time.Duration, error) {
+		return timed(cmdEnv(kenv, kforge, "build", "-f", recipe, "--target", envName, "--progress", "quiet", "-o", "type=local,dest="+filepath.Join(work, dest)))
+	}
+	cold, err := build("k-cold")
+	if err != nil {
+		return err
+	}
+	warm, err := build("k-warm")
+	if err != nil {
+		return err
+	}
+
+	// The baseline.
+	mirror := r.Debian.Mirrors[0]
+	include := "--include=" + strings.Join(env.Packages, ",")
+	debArgs := func(extra ...string) []string {
+		return append([]string{"--variant=buildd", "--arch=" + env.ArchitectureOrDefault(), include}, extra...)
+	}
+	resolve, err := timed(exec.Command("debootstrap", append(debArgs("--print-debs"), r.Debian.Suite, filepath.Join(work, "d-print"), mirror)...))
+	if err != nil {
+		return err
+	}
+	cacheDir := filepath.Join(work, "debcache")
+	os.MkdirAll(cacheDir, 0o755)
+	dcold, err := timed(exec.Command("debootstrap", append(debArgs("--cache-dir="+cacheDir), r.Debian.Suite, filepath.Join(work, "d-cold"), mirror)...))
+	if err != nil {
+		return err
+	}
+	dwarm, err := timed(exec.Command("debootstrap", append(debArgs("--cache-dir="+cacheDir), r.Debian.Suite, filepath.Join(work, "d-warm"), mirror)...))
+	if err != nil {
+		return err
+	}
+	rows = append(rows,
+		row{"lock resolution (vs debootstrap --print-debs)", lock, resolve},
+		row{"cold build (vs debootstrap, empty cache)", cold, dcold},
+		row{"warm rebuild (vs debootstrap from its --cache-dir)", warm, dwarm},
+	)
+
+	fmt.Printf("\nenvironment %q of %s: %d packages requested\n\n", envName, recipePath, len(env.Packages))
+	fmt.Printf("%-52s %10s %10s %8s\n", "measure", "kforge", "baseline", "ratio")
+	for _, r := range rows {
+		fmt.Printf("%-52s %9.1fs %9.1fs %8.2f\n", r.what, r.kforge.Seconds(), r.baseline.Seconds(), r.kforge.Seconds()/r.baseline.Seconds())
+	}
+	return nil
+}
+
+func cmdEnv(env []string, name string, args ...string) *exec.Cmd {
+	c := exec.Command(name, args...)
+	c.Env = append(os.Environ(), env...)
+	return c
+}
+
+func timed(c *exec.Cmd) (time.Duration, error) {
+	c.Stdout, c.Stderr = os.Stderr, os.Stderr
+	fmt.Fprintf(os.Stderr, "bench: %s\n", strings.Join(c.Args, " "))
+	start := time.Now()
+	if err := c.Run(); err != nil {
+		return 0, fmt.Errorf("%s: %w", strings.Join(c.Args, " "), err)
+	}
+	return time.Since(start), nil
+}
+
+func sh(name string, args ...string) error {
+	c := exec.Command(name, args...)
+	c.Stdout, c.Stderr = os.Stderr, os.Stderr
+	return c.Run()
+}

@@ -8,22 +8,48 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tonistiigi/fsutil"
 
+	"github.com/kforge/kforge/cache"
 	"github.com/kforge/kforge/internal/solve"
 	kllb "github.com/kforge/kforge/llb"
 	"github.com/kforge/kforge/recipes"
 )
 
-// buildFlags are shared by build and run: which recipe, which target.
+// buildFlags are shared by build and run: which recipe, which target, which
+// caches.
 type buildFlags struct {
-	file   string
-	target string
+	file      string
+	target    string
+	cacheTo   []string
+	cacheFrom []string
 }
 
 func (b *buildFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
 	cmd.Flags().StringVar(&b.target, "target", "", "target to build (an environment name)")
+	cmd.Flags().StringArrayVar(&b.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=REF[,mode=max] or type=local,dest=DIR")
+	cmd.Flags().StringArrayVar(&b.cacheFrom, "cache-from", nil, "import a build cache: type=registry,ref=REF or type=local,src=DIR")
 	_ = cmd.MarkFlagRequired("file")
 	_ = cmd.MarkFlagRequired("target")
+}
+
+// solveOptions are the options every solve of build and run shares.
+func (b *buildFlags) solveOptions(g *globalFlags, p *prepared) (solve.Options, error) {
+	opt := solve.Options{Progress: g.progress, LocalMounts: p.localMounts()}
+	for _, spec := range b.cacheTo {
+		e, err := cache.ParseOption(spec, true)
+		if err != nil {
+			return opt, err
+		}
+		opt.CacheExports = append(opt.CacheExports, e)
+	}
+	for _, spec := range b.cacheFrom {
+		e, err := cache.ParseOption(spec, false)
+		if err != nil {
+			return opt, err
+		}
+		opt.CacheImports = append(opt.CacheImports, e)
+	}
+	return opt, nil
 }
 
 // prepared is a recipe loaded with its lock, ready to give graphs.
@@ -79,14 +105,20 @@ does no work: every step is a cached layer.
 Outputs (-o, repeatable) use BuildKit's exporters:
   type=local,dest=DIR     the target's files in DIR
   type=tar,dest=FILE      the same as a tar archive
-An output appears only when the build succeeded; a failed build leaves none.`,
+An output appears only when the build succeeded; a failed build leaves none.
+
+A build farm shares work through BuildKit's cache: --cache-to exports every
+step (mode=max) to a registry or directory, --cache-from imports it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := b.prepare(g)
 			if err != nil {
 				return err
 			}
-			opt := solve.Options{Progress: g.progress, LocalMounts: p.localMounts()}
+			opt, err := b.solveOptions(g, p)
+			if err != nil {
+				return err
+			}
 			for _, spec := range outputs {
 				o, err := solve.ParseOutput(spec)
 				if err != nil {
@@ -130,7 +162,11 @@ from the cache: CMD runs every time.`,
 			}
 			defer c.Close()
 			name := fmt.Sprintf("run %q", args)
-			opt := solve.Options{Progress: g.progress, LocalMounts: p.localMounts(), StreamVertex: name}
+			opt, err := b.solveOptions(g, p)
+			if err != nil {
+				return err
+			}
+			opt.StreamVertex = name
 			err = solve.Run(cmd.Context(), c, func(f *kllb.Fetches) (bk.State, error) {
 				env, err := p.graph(b.target, f)
 				if err != nil {

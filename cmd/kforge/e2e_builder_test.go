@@ -112,11 +112,22 @@ func uncachedSteps(t *testing.T, rawjson string) []string {
 	}
 	var ran []string
 	for _, v := range state {
-		if v.Completed != nil && !v.Cached && !strings.HasPrefix(v.Name, "local://") && !strings.HasPrefix(v.Name, "fetch ") {
+		if v.Completed != nil && !v.Cached && !isSourceOrTransfer(v.Name) {
 			ran = append(ran, v.Name)
 		}
 	}
 	return ran
+}
+
+// isSourceOrTransfer tells the steps that move data rather than build:
+// local contexts, pinned fetches, cache imports.
+func isSourceOrTransfer(name string) bool {
+	for _, prefix := range []string{"local://", "fetch ", "importing cache manifest"} {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestBuilderToolsWorkWithNetworkOff(t *testing.T) {

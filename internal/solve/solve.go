@@ -27,6 +27,9 @@ type Options struct {
 	Progress    string // auto, tty, plain, rawjson or quiet
 	Outputs     []*Output
 	LocalMounts map[string]fsutil.FS
+	// CacheExports and CacheImports share the build cache with other daemons.
+	CacheExports []client.CacheOptionsEntry
+	CacheImports []client.CacheOptionsEntry
 	// StreamVertex names a step whose output goes to Stdout and Stderr as it
 	// comes, instead of into the progress display.
 	StreamVertex string
@@ -192,7 +195,7 @@ func solveOnce(ctx context.Context, c *client.Client, st bk.State, opt Options) 
 	if err != nil {
 		return fmt.Errorf("marshaling the build graph: %w", err)
 	}
-	so := client.SolveOpt{LocalMounts: opt.LocalMounts}
+	so := client.SolveOpt{LocalMounts: opt.LocalMounts, CacheExports: opt.CacheExports, CacheImports: opt.CacheImports}
 	for _, o := range opt.Outputs {
 		e, err := o.Entry()
 		if err != nil {

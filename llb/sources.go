@@ -16,6 +16,9 @@ import (
 type Contexts struct {
 	// Helper is a state holding the static kforge binary at HelperPath.
 	Helper bk.State
+	// Recipe holds the files of the recipe's directory that the build reads
+	// (fragments, patches), at their paths relative to the recipe.
+	Recipe bk.State
 }
 
 // HelperContextName is the name of the context carrying the kforge binary.
@@ -43,8 +46,14 @@ type Fetch struct {
 // URL is where this graph fetches the file from.
 func (f Fetch) URL() string { return MirrorURL(f.Mirrors[f.Choice], f.Path) }
 
-// MirrorURL joins a mirror root and a path below it.
-func MirrorURL(mirror, p string) string { return strings.TrimSuffix(mirror, "/") + "/" + p }
+// MirrorURL joins a mirror root and a path below it; with no path the
+// "mirror" is the file's own URL.
+func MirrorURL(mirror, p string) string {
+	if p == "" {
+		return mirror
+	}
+	return strings.TrimSuffix(mirror, "/") + "/" + p
+}
 
 // Fetches records the fetch steps of a graph and which mirror each uses, so
 // that a solve that fails at one mirror can be retried at the next.
@@ -80,7 +89,7 @@ func (fs *Fetches) file(mirrors []string, p, sha string) bk.State {
 	}
 	return bk.HTTP(f.URL(),
 		bk.Checksum(digest.NewDigestFromEncoded(digest.SHA256, sha)),
-		bk.Filename(path.Base(p)),
+		bk.Filename(path.Base(f.URL())),
 		bk.WithCustomName(FetchStepName(f)),
 	)
 }

@@ -20,6 +20,25 @@ const LockVersion = 1
 type Lock struct {
 	LockVersion  int                           `json:"lockVersion"`
 	Environments map[string]*LockedEnvironment `json:"environments"`
+	Kernels      map[string]*LockedKernel      `json:"kernels,omitempty"`
+}
+
+// LockedKernel pins a kernel's source.
+type LockedKernel struct {
+	Request string       `json:"request"`
+	Source  LockedSource `json:"source"`
+}
+
+// LockedSource is one pinned source file: a .deb below a Debian mirror
+// (Filename, with Member the tarball inside it) or a tarball at URLs.
+type LockedSource struct {
+	Package  string   `json:"package,omitempty"`
+	Version  string   `json:"version,omitempty"`
+	Filename string   `json:"filename,omitempty"`
+	Member   string   `json:"member,omitempty"`
+	URLs     []string `json:"urls,omitempty"`
+	Size     int64    `json:"size,omitempty"`
+	SHA256   string   `json:"sha256"`
 }
 
 // LockedEnvironment is a package set resolved against one signed index.
@@ -78,6 +97,37 @@ func EnvironmentRequest(r *Recipe, name string) string {
 		r.Debian.Suite, strings.Join(r.Debian.ComponentsOrDefault(), ","),
 		env.ArchitectureOrDefault(), strings.Join(pkgs, ","))
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// KernelRequest is the digest of what decides a kernel's pinned source.
+func KernelRequest(r *Recipe, name string) string {
+	k := r.Kernels[name]
+	h := sha256.New()
+	if d := k.Source.Deb; d != nil {
+		env := r.Environments[k.Builder]
+		fmt.Fprintf(h, "deb=%s\npath=%s\nsuite=%s\ncomponents=%s\narch=%s\n", d.Package, d.Path,
+			r.Debian.Suite, strings.Join(r.Debian.ComponentsOrDefault(), ","), env.ArchitectureOrDefault())
+	}
+	if u := k.Source.HTTP; u != nil {
+		fmt.Fprintf(h, "http=%s\nsha256=%s\n", strings.Join(u.URLs, " "), u.SHA256)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// Kernel returns the locked source of a kernel of the recipe, refusing one
+// that is missing or was locked from other inputs.
+func (l *Lock) Kernel(r *Recipe, lockPath, name string) (*LockedKernel, error) {
+	lk := l.Kernels[name]
+	if lk == nil {
+		return nil, &Error{File: lockPath, Msg: fmt.Sprintf("kernel %q is not in the lock: run `kforge lock -f %s`", name, r.Path)}
+	}
+	if lk.Request != KernelRequest(r, name) {
+		return nil, &Error{File: lockPath, Msg: fmt.Sprintf("the source of kernel %q changed in %s since it was locked: run `kforge lock -f %s`", name, r.Path, r.Path)}
+	}
+	if lk.Source.SHA256 == "" {
+		return nil, &Error{File: lockPath, Msg: fmt.Sprintf("the source of kernel %q is not pinned: run `kforge lock -f %s`", name, r.Path)}
+	}
+	return lk, nil
 }
 
 // Marshal renders the lock deterministically: the same lock gives the same

@@ -48,7 +48,8 @@ func Parse(name string, data []byte) (*Recipe, error) {
 	if err != nil {
 		return nil, positioned(name, err)
 	}
-	if err := validate(&r, &locator{file: file, name: name}); err != nil {
+	r.loc = &locator{file: file, name: name}
+	if err := validate(&r, r.loc); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -3,6 +3,8 @@
 // editors use to complete recipes.
 package recipes
 
+import "fmt"
+
 // APIVersion is the only recipe format version this kforge reads.
 const APIVersion = "kforge/v1"
 
@@ -20,9 +22,21 @@ type Recipe struct {
 	// Environments are build environments made from pinned Debian package sets;
 	// each environment is also a build target of the same name.
 	Environments map[string]Environment `yaml:"environments" json:"environments"`
+	// Kernels are guest kernels; each is a build target of its own name.
+	Kernels map[string]Kernel `yaml:"kernels,omitempty" json:"kernels,omitempty"`
 
 	// Path is the file the recipe was read from (not part of the format).
 	Path string `yaml:"-" json:"-"`
+	// loc places errors found after parsing at the line of their field.
+	loc *locator
+}
+
+// Errorf is an error at the recipe field addressed by path ("$.a.b[0]").
+func (r *Recipe) Errorf(path, format string, args ...any) error {
+	if r.loc == nil {
+		return &Error{File: r.Path, Msg: fmt.Sprintf(format, args...)}
+	}
+	return r.loc.errorf(path, format, args...)
 }
 
 // Debian describes where Debian packages come from.

@@ -3,6 +3,7 @@ package recipes
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"sort"
 
@@ -38,7 +39,87 @@ func validate(r *Recipe, loc *locator) error {
 			return err
 		}
 	}
+	for _, name := range sortedKeys(r.Kernels) {
+		if _, clash := r.Environments[name]; clash {
+			return loc.errorf("$.kernels."+name, "kernel %q has the name of an environment: target names must be unique", name)
+		}
+		if err := validateKernel(r, name, r.Kernels[name], loc); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+var (
+	sha256Hex   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	kernelBases = []string{"allnoconfig", "alldefconfig", "defconfig", "tinyconfig"}
+)
+
+func validateKernel(r *Recipe, name string, k Kernel, loc *locator) error {
+	path := "$.kernels." + name
+	if !targetName.MatchString(name) {
+		return loc.errorf(path, "kernel name %q must be lower case letters, digits, '.', '_' or '-'", name)
+	}
+	if _, ok := r.Environments[k.Builder]; !ok {
+		return loc.errorf(path+".builder", "builder %q is not an environment of this recipe (have: %v)", k.Builder, sortedKeys(r.Environments))
+	}
+	if k.Arch != "" && k.Arch != "x86_64" && k.Arch != "arm64" {
+		return loc.errorf(path+".arch", "arch %q is not x86_64 or arm64", k.Arch)
+	}
+	src := k.Source
+	switch {
+	case (src.Deb != nil) == (src.HTTP != nil):
+		return loc.errorf(path+".source", "kernel %q needs exactly one source kind: deb or http", name)
+	case src.Deb != nil:
+		if !debianPackageName.MatchString(src.Deb.Package) {
+			return loc.errorf(path+".source.deb.package", "%q is not a Debian package name", src.Deb.Package)
+		}
+		if !isLocalPath(src.Deb.Path) {
+			return loc.errorf(path+".source.deb.path", "path %q must be relative to the package root, without ..", src.Deb.Path)
+		}
+	case src.HTTP != nil:
+		if len(src.HTTP.URLs) == 0 {
+			return loc.errorf(path+".source.http.urls", "source.http needs at least one URL")
+		}
+		for i, u := range src.HTTP.URLs {
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") {
+				return loc.errorf(fmt.Sprintf("%s.source.http.urls[%d]", path, i), "%q is not an http:// or https:// URL", u)
+			}
+		}
+		if !sha256Hex.MatchString(src.HTTP.SHA256) {
+			return loc.errorf(path+".source.http.sha256", "sha256 must be 64 lower-case hex digits")
+		}
+	}
+	for i, p := range k.Patches {
+		if !isLocalPath(p) {
+			return loc.errorf(fmt.Sprintf("%s.patches[%d]", path, i), "patch path %q leaves the recipe's directory: patches must be inside it", p)
+		}
+	}
+	c := k.Config
+	if !contains(kernelBases, c.Base) && !isLocalPath(c.Base) {
+		return loc.errorf(path+".config.base", "base %q is not one of %v nor a config file inside the recipe's directory", c.Base, kernelBases)
+	}
+	if c.Kata != nil && !isLocalPath(c.Kata.Tree) {
+		return loc.errorf(path+".config.kata.tree", "fragment tree %q leaves the recipe's directory: it must be inside it", c.Kata.Tree)
+	}
+	for i, f := range c.Fragments {
+		if !isLocalPath(f) {
+			return loc.errorf(fmt.Sprintf("%s.config.fragments[%d]", path, i), "fragment path %q leaves the recipe's directory: fragments must be inside it", f)
+		}
+	}
+	if c.Policy != "" && c.Policy != "fail" && c.Policy != "warn" {
+		return loc.errorf(path+".config.policy", "policy %q is not fail or warn", c.Policy)
+	}
+	if c.Allow != "" && !isLocalPath(c.Allow) {
+		return loc.errorf(path+".config.allow", "allow-list %q leaves the recipe's directory", c.Allow)
+	}
+	return nil
+}
+
+// isLocalPath accepts a relative path that stays below its base directory.
+func isLocalPath(p string) bool {
+	return p != "" && filepath.IsLocal(p)
 }
 
 func validateDebian(d Debian, loc *locator) error {

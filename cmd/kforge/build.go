@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 
 	bk "github.com/moby/buildkit/client/llb"
@@ -19,13 +21,15 @@ import (
 type buildFlags struct {
 	file      string
 	target    string
+	platform  string
 	cacheTo   []string
 	cacheFrom []string
 }
 
 func (b *buildFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
-	cmd.Flags().StringVar(&b.target, "target", "", "target to build (an environment name)")
+	cmd.Flags().StringVar(&b.target, "target", "", "target to build: an environment or a kernel of the recipe")
+	cmd.Flags().StringVar(&b.platform, "platform", "", "target platform of a kernel: linux/amd64 or linux/arm64 (cross-compiled); default: the recipe's arch")
 	cmd.Flags().StringArrayVar(&b.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=REF[,mode=max] or type=local,dest=DIR")
 	cmd.Flags().StringArrayVar(&b.cacheFrom, "cache-from", nil, "import a build cache: type=registry,ref=REF or type=local,src=DIR")
 	_ = cmd.MarkFlagRequired("file")
@@ -52,16 +56,18 @@ func (b *buildFlags) solveOptions(g *globalFlags, p *prepared) (solve.Options, e
 	return opt, nil
 }
 
-// prepared is a recipe loaded with its lock, ready to give graphs.
+// prepared is a recipe loaded with its lock and plans, ready to give graphs.
 type prepared struct {
-	recipe   *recipes.Recipe
-	lock     *recipes.Lock
-	lockPath string
-	helper   fsutil.FS
+	inputs *kllb.Inputs
+	helper fsutil.FS
+	recipe fsutil.FS
 }
 
-// prepare reads the recipe and lock and checks the target before any daemon
-// is contacted, so that mistakes in the input are reported at once.
+// platformArch maps --platform to a kernel architecture.
+var platformArch = map[string]string{"linux/amd64": "x86_64", "linux/arm64": "arm64"}
+
+// prepare reads the recipe and lock, plans the target and checks it before
+// any daemon is contacted, so that mistakes in the input are reported at once.
 func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 	r, err := recipes.Load(b.file)
 	if err != nil {
@@ -72,23 +78,59 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &prepared{recipe: r, lock: lock, lockPath: lockPath}
-	if _, err := p.graph(b.target, nil); err != nil {
+	recipeDir := filepath.Dir(b.file)
+	in := &kllb.Inputs{Recipe: r, Lock: lock, LockPath: lockPath, Kernels: map[string]*recipes.KernelPlan{}}
+	var files []string
+	if k, ok := r.Kernels[b.target]; ok {
+		if b.platform != "" {
+			arch, ok := platformArch[b.platform]
+			if !ok {
+				return nil, fmt.Errorf("--platform %s: kernels build for linux/amd64 or linux/arm64", b.platform)
+			}
+			k.Arch = arch
+			r.Kernels[b.target] = k
+		}
+		plan, err := recipes.PlanKernel(r, lock, lockPath, b.target, os.DirFS(recipeDir))
+		if err != nil {
+			return nil, err
+		}
+		in.Kernels[b.target] = plan
+		files = plan.Files()
+	} else if b.platform != "" {
+		return nil, fmt.Errorf("--platform applies to kernel targets; %q is an environment", b.target)
+	}
+	in.Contexts = kllb.Contexts{
+		Helper: bk.Local(kllb.HelperContextName, bk.SharedKeyHint(kllb.HelperContextName)),
+		Recipe: recipeContext(files),
+	}
+	p := &prepared{inputs: in}
+	if _, err := in.Target(b.target, nil); err != nil {
 		return nil, err
 	}
 	if p.helper, err = g.helperContext(); err != nil {
 		return nil, err
 	}
+	if p.recipe, err = fsutil.NewFS(recipeDir); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
+// recipeContext is the recipe's directory as a named context, narrowed to
+// the files the build reads so that nothing else is sent or hashed.
+func recipeContext(files []string) bk.State {
+	if len(files) == 0 {
+		return bk.Scratch()
+	}
+	return bk.Local(kllb.RecipeContextName, bk.IncludePatterns(files), bk.SharedKeyHint(kllb.RecipeContextName))
+}
+
 func (p *prepared) graph(target string, fetches *kllb.Fetches) (bk.State, error) {
-	ctx := kllb.Contexts{Helper: bk.Local(kllb.HelperContextName, bk.SharedKeyHint(kllb.HelperContextName))}
-	return kllb.Target(p.recipe, p.lock, p.lockPath, target, ctx, fetches)
+	return p.inputs.Target(target, fetches)
 }
 
 func (p *prepared) localMounts() map[string]fsutil.FS {
-	return map[string]fsutil.FS{kllb.HelperContextName: p.helper}
+	return map[string]fsutil.FS{kllb.HelperContextName: p.helper, kllb.RecipeContextName: p.recipe}
 }
 
 func newBuildCommand(g *globalFlags) *cobra.Command {
@@ -96,7 +138,7 @@ func newBuildCommand(g *globalFlags) *cobra.Command {
 	var outputs []string
 	cmd := &cobra.Command{
 		Use:   "build -f RECIPE --target TARGET [-o type=local,dest=DIR]",
-		Short: "Build a target of the recipe from its lock",
+		Short: "Build a target of the recipe (an environment or a kernel) from its lock",
 		Long: `build turns the target into a BuildKit graph and solves it. Inputs come
 only from the lock: a recipe whose inputs changed since it was locked is
 refused. Steps other than pinned fetches run with no network. Unchanged input

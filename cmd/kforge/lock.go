@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,6 +63,16 @@ recipe.lock). The same index always gives the same lock, byte for byte.`,
 				fmt.Fprintf(os.Stderr, "kforge: [%s] %d packages (%d MiB to fetch) from %s %s, in %.1fs\n",
 					name, len(le.Packages), size>>20, le.Codename, le.Release.Date, time.Since(start).Seconds())
 			}
+			for _, name := range sortedKernelNames(r) {
+				lk, err := lockKernel(cmd.Context(), rs, r, name, keyring)
+				if err != nil {
+					return fmt.Errorf("%s: kernel %q: %w", file, name, err)
+				}
+				if lock.Kernels == nil {
+					lock.Kernels = map[string]*recipes.LockedKernel{}
+				}
+				lock.Kernels[name] = lk
+			}
 			path := recipes.LockPath(file)
 			if err := recipes.WriteLock(path, lock); err != nil {
 				return fmt.Errorf("writing %s: %w", path, err)
@@ -73,6 +84,39 @@ recipe.lock). The same index always gives the same lock, byte for byte.`,
 	cmd.Flags().StringVarP(&file, "file", "f", "", "recipe file (YAML)")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
+}
+
+// lockKernel pins a kernel's source: a Debian package from the builder
+// environment's suite, or the recipe's own URLs and sha256.
+func lockKernel(ctx context.Context, rs *debian.Resolver, r *recipes.Recipe, name, keyring string) (*recipes.LockedKernel, error) {
+	k := r.Kernels[name]
+	lk := &recipes.LockedKernel{Request: recipes.KernelRequest(r, name)}
+	switch {
+	case k.Source.Deb != nil:
+		env := r.Environments[k.Builder]
+		p, err := rs.Package(ctx, debian.Request{
+			Mirrors: r.Debian.Mirrors, Suite: r.Debian.Suite, Components: r.Debian.ComponentsOrDefault(),
+			Arch: env.ArchitectureOrDefault(), Keyring: keyring,
+		}, k.Source.Deb.Package)
+		if err != nil {
+			return nil, err
+		}
+		lk.Source = recipes.LockedSource{Package: p.Name, Version: p.Version, Filename: p.Filename,
+			Member: k.Source.Deb.Path, Size: p.Size, SHA256: p.SHA256}
+		fmt.Fprintf(os.Stderr, "kforge: [%s] source %s %s (%d MiB)\n", name, p.Name, p.Version, p.Size>>20)
+	case k.Source.HTTP != nil:
+		lk.Source = recipes.LockedSource{URLs: k.Source.HTTP.URLs, SHA256: k.Source.HTTP.SHA256}
+	}
+	return lk, nil
+}
+
+func sortedKernelNames(r *recipes.Recipe) []string {
+	var names []string
+	for n := range r.Kernels {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	return names
 }
 
 func sortedEnvironmentNames(r *recipes.Recipe) []string {

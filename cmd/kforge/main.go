@@ -70,6 +70,8 @@ either it starts a local buildkitd of its own and reuses it (see kforge daemon).
 		newLockCommand(g),
 		newBuildCommand(g),
 		newRunCommand(g),
+		newKernelCommand(g),
+		newBootCommand(),
 		newDaemonCommand(g),
 		newHelperCommand(),
 	)

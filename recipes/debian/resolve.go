@@ -253,3 +253,22 @@ func sortedNames(m map[string][]*pkg) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Package pins a single package of the request's index by name, without
+// its dependencies: a file such as a source tarball that is used, not
+// installed.
+func (rs *Resolver) Package(ctx context.Context, req Request, name string) (*recipes.LockedPackage, error) {
+	li, err := rs.load(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	c := &closure{idx: li.idx}
+	p, err := c.root(name)
+	if err != nil {
+		return nil, err
+	}
+	return &recipes.LockedPackage{
+		Name: p.Name, Version: p.Version.String(), Architecture: p.Arch,
+		Filename: p.Filename, Size: p.Size, SHA256: p.SHA256,
+	}, nil
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kforge/kforge/internal/boot"
+)
+
+func newBootCommand() *cobra.Command {
+	var o boot.Options
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "boot --kernel FILE [--initrd FILE] [--expect TEXT] [--timeout S]",
+		Short: "Boot a kernel in QEMU and wait for a line on its serial console",
+		Long: `boot starts the kernel in qemu-system-x86_64 (software emulation unless
+--accel kvm) with its serial console on stdout. With
+--expect it passes as soon as TEXT appears on the console and fails when QEMU
+exits first or the timeout passes; the guest should reboot or power off when
+done (QEMU runs with -no-reboot, and panic=-1 is on the command line).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !quiet {
+				o.Console = os.Stdout
+			}
+			if err := boot.Run(cmd.Context(), o); err != nil {
+				return err
+			}
+			if o.Expect != "" {
+				fmt.Fprintf(os.Stderr, "kforge: %q appeared on the console\n", o.Expect)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Kernel, "kernel", "", "kernel image (bzImage or vmlinuz)")
+	cmd.Flags().StringVar(&o.Initrd, "initrd", "", "initrd (cpio, optionally compressed)")
+	cmd.Flags().StringVar(&o.Append, "append", "console=ttyS0 panic=-1", "kernel command line")
+	cmd.Flags().StringVar(&o.Expect, "expect", "", "text on the console that means the boot succeeded")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 120*time.Second, "how long to wait for --expect")
+	cmd.Flags().IntVar(&o.Memory, "memory", 256, "guest memory in MiB")
+	cmd.Flags().StringVar(&o.Accel, "accel", "tcg", "QEMU accelerator: tcg or kvm")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "do not copy the console to stdout")
+	_ = cmd.MarkFlagRequired("kernel")
+	return cmd
+}

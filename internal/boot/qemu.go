@@ -1,0 +1,149 @@
+// Package boot starts a kernel under QEMU with its serial console captured
+// and waits for a line that proves the guest came up.
+package boot
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options describe one boot.
+type Options struct {
+	Kernel  string
+	Initrd  string
+	Append  string // kernel command line; a serial console by default
+	Expect  string // text whose appearance on the console means success
+	Timeout time.Duration
+	Memory  int // MiB
+	// Accel is QEMU's accelerator: tcg (software emulation, the default:
+	// it works everywhere, nested virtual machines included) or kvm.
+	Accel string
+	// Console receives everything the guest prints, as it comes.
+	Console io.Writer
+}
+
+// QEMUBinary is the emulator for x86_64 guests.
+const QEMUBinary = "qemu-system-x86_64"
+
+// Args is the QEMU command line for the options: a q35 machine without
+// display or network, the serial console on stdio, and no reboot, so that a
+// guest that reboots or panics (panic=-1) makes QEMU exit.
+func Args(o Options) []string {
+	args := []string{
+		"-machine", "q35", "-m", fmt.Sprint(o.Memory), "-nographic", "-no-reboot", "-nodefaults",
+		"-serial", "stdio", "-nic", "none", "-kernel", o.Kernel,
+	}
+	args = append(args, "-accel", o.Accel)
+	if o.Initrd != "" {
+		args = append(args, "-initrd", o.Initrd)
+	}
+	return append(args, "-append", o.Append)
+}
+
+// Run boots and returns nil once Expect was seen (QEMU is then stopped), or
+// an error with the end of the console when QEMU exits first or time runs out.
+func Run(ctx context.Context, o Options) error {
+	if o.Memory == 0 {
+		o.Memory = 256
+	}
+	if o.Accel == "" {
+		o.Accel = "tcg"
+	}
+	if o.Append == "" {
+		o.Append = "console=ttyS0 panic=-1"
+	}
+	if o.Console == nil {
+		o.Console = io.Discard
+	}
+	bin, err := exec.LookPath(QEMUBinary)
+	if err != nil {
+		return fmt.Errorf("%s not found: install it with `apt-get install qemu-system-x86` (or `make deps`)", QEMUBinary)
+	}
+	for _, f := range []string{o.Kernel, o.Initrd} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("boot: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, Args(o)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.Stdin = nil
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", bin, err)
+	}
+	tail := &lastLines{n: 20}
+	found := make(chan struct{})
+	var once sync.Once
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(o.Console, line)
+			tail.add(line)
+			if o.Expect != "" && strings.Contains(line, o.Expect) {
+				once.Do(func() { close(found) })
+			}
+		}
+	}()
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case <-found:
+		cancel()
+		<-waitErr
+		return nil
+	case err := <-waitErr:
+		select {
+		case <-found:
+			return nil
+		default:
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("%q did not appear on the console within %s; last lines:\n%s", o.Expect, o.Timeout, tail)
+		}
+		if o.Expect == "" && err == nil {
+			return nil
+		}
+		return fmt.Errorf("QEMU exited (%v) before %q appeared on the console; last lines:\n%s%s", err, o.Expect, tail, stderr.String())
+	}
+}
+
+// lastLines keeps the end of the console for error messages.
+type lastLines struct {
+	mu    sync.Mutex
+	n     int
+	lines []string
+}
+
+func (l *lastLines) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, s)
+	if len(l.lines) > l.n {
+		l.lines = l.lines[1:]
+	}
+}
+
+func (l *lastLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return "  " + strings.Join(l.lines, "\n  ")
+}

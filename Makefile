@@ -7,7 +7,7 @@ KFORGE  := $(BIN)/kforge
 BUILDKIT_PKGS := github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
 
-.PHONY: build deps run test unit bench schema clean
+.PHONY: build deps test-deps install-debs run test unit bench schema clean
 
 build: $(KFORGE) $(BIN)/buildkitd $(BIN)/buildctl
 
@@ -21,29 +21,46 @@ $(BIN)/buildkitd $(BIN)/buildctl: go.mod go.sum
 # Host packages: runc for buildkitd, Debian's archive keyring for kforge
 # lock, QEMU to boot what kforge builds. Installs only what is missing.
 DEB_DEPS := runc debian-archive-keyring qemu-system-x86 ca-certificates
+# Only the tests need these: an independent run of the kernel's merge_config.sh
+# on the host, to check that kforge's merge gives the same .config.
+TEST_DEB_DEPS := flex bison bc gcc make xz-utils
 deps:
-	@missing=$$(for p in $(DEB_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_DEPS)"
+
+test-deps: deps
+	@$(MAKE) --no-print-directory install-debs DEBS="$(TEST_DEB_DEPS)"
+
+install-debs:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 # The main job: the builder environment of the built-in recipe, checked by
-# running its tools with the network off.
+# running its tools with the network off, then the Kata guest kernel of
+# recipes/kata-kernel.yaml, installed under Kata's names in out/kata-kernel.
 run: deps build
 	$(KFORGE) build -f recipes/builder.yaml --target builder -o type=local,dest=out/builder
 	$(KFORGE) run -f recipes/builder.yaml --target builder -- \
 		sh -c 'gcc --version | head -n1; make --version | head -n1; flex --version; bison --version | head -n1'
+	$(KFORGE) build -f recipes/kata-kernel.yaml --target kernel -o type=local,dest=out/kata-kernel
+	ls -l out/kata-kernel
+	cat out/kata-kernel/config-report-*.txt
 
 # Unit and end-to-end tests; the end-to-end ones start a real buildkitd.
-test: deps build
+test: test-deps build
 	KFORGE_BUILDKITD=$(CURDIR)/$(BIN)/buildkitd $(GO) test -count=1 -timeout 80m ./...
 
 unit:
 	$(GO) test -count=1 -short ./...
 
+# Timings against the plain tools, as ratios measured in one run: the
+# builder environment against debootstrap, the Kata kernel against a native
+# make. BENCH=environment or BENCH=kernel runs one suite.
+BENCH ?= all
 bench: deps build
-	$(GO) run ./bench -kforge $(CURDIR)/$(KFORGE) -buildkitd $(CURDIR)/$(BIN)/buildkitd
+	$(GO) run ./bench -suite $(BENCH) -kforge $(CURDIR)/$(KFORGE) -buildkitd $(CURDIR)/$(BIN)/buildkitd
 
 # Regenerates the JSON Schema of the recipe format from the Go types.
 schema:

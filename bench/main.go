@@ -25,8 +25,17 @@ func main() {
 	buildkitd := flag.String("buildkitd", "bin/buildkitd", "buildkitd binary")
 	recipePath := flag.String("recipe", "recipes/builder.yaml", "recipe with the environment to measure")
 	envName := flag.String("environment", "builder", "environment of the recipe")
+	kernelRecipe := flag.String("kernel-recipe", "recipes/kata-kernel.yaml", "recipe with the kernel to measure")
+	suite := flag.String("suite", "all", "what to measure: environment, kernel or all")
 	flag.Parse()
-	if err := run(*kforge, *buildkitd, *recipePath, *envName); err != nil {
+	var err error
+	if *suite == "all" || *suite == "environment" {
+		err = run(*kforge, *buildkitd, *recipePath, *envName)
+	}
+	if err == nil && (*suite == "all" || *suite == "kernel") {
+		err = runKernel(*kforge, *buildkitd, *kernelRecipe)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -113,12 +122,16 @@ func run(kforge, buildkitd, recipePath, envName string) error {
 		row{"warm rebuild (vs debootstrap from its --cache-dir)", warm, dwarm},
 	)
 
-	fmt.Printf("\nenvironment %q of %s: %d packages requested\n\n", envName, recipePath, len(env.Packages))
-	fmt.Printf("%-52s %10s %10s %8s\n", "measure", "kforge", "baseline", "ratio")
-	for _, r := range rows {
-		fmt.Printf("%-52s %9.1fs %9.1fs %8.2f\n", r.what, r.kforge.Seconds(), r.baseline.Seconds(), r.kforge.Seconds()/r.baseline.Seconds())
-	}
+	printRows(fmt.Sprintf("environment %q of %s: %d packages requested", envName, recipePath, len(env.Packages)), rows)
 	return nil
+}
+
+func printRows(title string, rows []row) {
+	fmt.Printf("\n%s\n\n", title)
+	fmt.Printf("%-58s %10s %10s %8s\n", "measure", "kforge", "baseline", "ratio")
+	for _, r := range rows {
+		fmt.Printf("%-58s %9.1fs %9.1fs %8.2f\n", r.what, r.kforge.Seconds(), r.baseline.Seconds(), r.kforge.Seconds()/r.baseline.Seconds())
+	}
 }
 
 func cmdEnv(env []string, name string, args ...string) *exec.Cmd {

@@ -43,11 +43,21 @@ func KernelSource(r *recipes.Recipe, p *recipes.KernelPlan, builder bk.State, ct
 	src := p.Source.Source
 	var archive bk.State
 	var unpack string
-	if src.Filename != "" {
+	switch {
+	case src.Local != "" && tarFlag(src.Local) == "" && !strings.HasSuffix(src.Local, ".tar"): // a directory
+		archive = ctx.Recipe
+		unpack = fmt.Sprintf("cp -a /in/%s/. %s/", src.Local, srcDir)
+	case src.Local != "":
+		archive = ctx.Recipe
+		unpack = fmt.Sprintf("tar -x%s --strip-components=1 -C %s -f /in/%s", tarFlag(src.Local), srcDir, src.Local)
+	case src.Filename != "" && src.Member == "": // a kernel.org tarball below mirror roots
+		archive = fetches.file(src.URLs, src.Filename, src.SHA256)
+		unpack = fmt.Sprintf("tar -x%s --strip-components=1 -C %s -f /in/%s", tarFlag(src.Filename), srcDir, path.Base(src.Filename))
+	case src.Filename != "":
 		archive = fetches.file(r.Debian.Mirrors, src.Filename, src.SHA256)
 		unpack = fmt.Sprintf("dpkg-deb --fsys-tarfile /in/%s | tar -xO ./%s | tar -x%s --strip-components=1 -C %s",
 			path.Base(src.Filename), strings.TrimPrefix(src.Member, "./"), tarFlag(src.Member), srcDir)
-	} else {
+	default:
 		archive = fetches.file(src.URLs, "", src.SHA256)
 		unpack = fmt.Sprintf("tar -x%s --strip-components=1 -C %s -f /in/%s", tarFlag(src.URLs[0]), srcDir, path.Base(src.URLs[0]))
 	}

@@ -29,6 +29,24 @@ type KernelSource struct {
 	Deb *DebSource `yaml:"deb,omitempty" json:"deb,omitempty"`
 	// HTTP is a source tarball at URLs tried in order, pinned by sha256.
 	HTTP *HTTPSource `yaml:"http,omitempty" json:"http,omitempty"`
+	// KernelOrg is a release of kernel.org, pinned by `kforge lock` from the
+	// signed sha256sums.asc of its directory.
+	KernelOrg *KernelOrgSource `yaml:"kernelOrg,omitempty" json:"kernelOrg,omitempty"`
+	// Local is a source directory or tarball inside the recipe's directory;
+	// BuildKit identifies it by content.
+	Local string `yaml:"local,omitempty" json:"local,omitempty"`
+}
+
+// KernelOrgSource is linux-<version>.tar.xz from kernel.org's layout.
+type KernelOrgSource struct {
+	// Version is the release, such as 6.1.62.
+	Version string `yaml:"version" json:"version"`
+	// Mirrors are roots of kernel.org's /pub/linux/kernel layout, tried in
+	// order; kernel.org itself when empty.
+	Mirrors []string `yaml:"mirrors,omitempty" json:"mirrors,omitempty"`
+	// Keys are the OpenPGP public keys (files relative to the recipe) that
+	// may sign sha256sums.asc: the release keys the recipe trusts.
+	Keys []string `yaml:"keys" json:"keys" jsonschema:"minItems=1"`
 }
 
 // DebSource is a file inside a Debian package.

@@ -32,6 +32,9 @@ type KernelPlan struct {
 // that carries them into the build.
 func (p *KernelPlan) Files() []string {
 	files := append(append([]string(nil), p.Fragments...), p.Patches...)
+	if p.Kernel.Source.Local != "" {
+		files = append(files, p.Kernel.Source.Local)
+	}
 	if p.BaseFile != "" {
 		files = append(files, p.BaseFile)
 	}
@@ -56,6 +59,11 @@ func PlanKernel(r *Recipe, lock *Lock, lockPath, name string, fsys fs.FS) (*Kern
 		return nil, err
 	}
 	p := &KernelPlan{Name: name, Kernel: k, Source: src, Builder: builder, SourceEpoch: r.SourceDateEpoch}
+	if l := k.Source.Local; l != "" {
+		if _, err := fs.Stat(fsys, l); err != nil {
+			return nil, r.Errorf(at+".source.local", "kernel source %s: %v", l, cleanFSError(err))
+		}
+	}
 
 	var frags [][]kconfig.Assignment
 	read := func(field, file string) ([]kconfig.Assignment, error) {

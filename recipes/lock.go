@@ -30,7 +30,8 @@ type LockedKernel struct {
 }
 
 // LockedSource is one pinned source file: a .deb below a Debian mirror
-// (Filename, with Member the tarball inside it) or a tarball at URLs.
+// (Filename, with Member the tarball inside it), a tarball at Filename below
+// the mirror roots in URLs (kernel.org), or a tarball at URLs.
 type LockedSource struct {
 	Package  string   `json:"package,omitempty"`
 	Version  string   `json:"version,omitempty"`
@@ -38,7 +39,10 @@ type LockedSource struct {
 	Member   string   `json:"member,omitempty"`
 	URLs     []string `json:"urls,omitempty"`
 	Size     int64    `json:"size,omitempty"`
-	SHA256   string   `json:"sha256"`
+	SHA256   string   `json:"sha256,omitempty"`
+	// Local is a source inside the recipe's directory: pinned by content
+	// when it is sent to the build, not by the lock.
+	Local string `json:"local,omitempty"`
 }
 
 // LockedEnvironment is a package set resolved against one signed index.
@@ -111,6 +115,12 @@ func KernelRequest(r *Recipe, name string) string {
 	if u := k.Source.HTTP; u != nil {
 		fmt.Fprintf(h, "http=%s\nsha256=%s\n", strings.Join(u.URLs, " "), u.SHA256)
 	}
+	if k.Source.Local != "" {
+		fmt.Fprintf(h, "local=%s\n", k.Source.Local)
+	}
+	if ko := k.Source.KernelOrg; ko != nil {
+		fmt.Fprintf(h, "kernel.org=%s\nmirrors=%s\nkeys=%s\n", ko.Version, strings.Join(ko.Mirrors, " "), strings.Join(ko.Keys, " "))
+	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
@@ -124,7 +134,7 @@ func (l *Lock) Kernel(r *Recipe, lockPath, name string) (*LockedKernel, error) {
 	if lk.Request != KernelRequest(r, name) {
 		return nil, &Error{File: lockPath, Msg: fmt.Sprintf("the source of kernel %q changed in %s since it was locked: run `kforge lock -f %s`", name, r.Path, r.Path)}
 	}
-	if lk.Source.SHA256 == "" {
+	if lk.Source.SHA256 == "" && lk.Source.Local == "" {
 		return nil, &Error{File: lockPath, Msg: fmt.Sprintf("the source of kernel %q is not pinned: run `kforge lock -f %s`", name, r.Path)}
 	}
 	return lk, nil

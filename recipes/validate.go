@@ -51,7 +51,8 @@ func validate(r *Recipe, loc *locator) error {
 }
 
 var (
-	sha256Hex   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	sha256Hex     = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	kernelVersion = regexp.MustCompile(`^\d+\.\d+(\.\d+)?$`)
 	kernelBases = []string{"allnoconfig", "alldefconfig", "defconfig", "tinyconfig"}
 )
 
@@ -67,9 +68,37 @@ func validateKernel(r *Recipe, name string, k Kernel, loc *locator) error {
 		return loc.errorf(path+".arch", "arch %q is not x86_64 or arm64", k.Arch)
 	}
 	src := k.Source
+	kinds := 0
+	for _, set := range []bool{src.Deb != nil, src.HTTP != nil, src.KernelOrg != nil, src.Local != ""} {
+		if set {
+			kinds++
+		}
+	}
 	switch {
-	case (src.Deb != nil) == (src.HTTP != nil):
-		return loc.errorf(path+".source", "kernel %q needs exactly one source kind: deb or http", name)
+	case kinds != 1:
+		return loc.errorf(path+".source", "kernel %q needs exactly one source kind: deb, http, kernelOrg or local", name)
+	case src.Local != "":
+		if !isLocalPath(src.Local) {
+			return loc.errorf(path+".source.local", "source %q leaves the recipe's directory: it must be inside it", src.Local)
+		}
+	case src.KernelOrg != nil:
+		ko := src.KernelOrg
+		if !kernelVersion.MatchString(ko.Version) {
+			return loc.errorf(path+".source.kernelOrg.version", "%q is not a kernel version such as 6.1 or 6.1.62", ko.Version)
+		}
+		if len(ko.Keys) == 0 {
+			return loc.errorf(path+".source.kernelOrg.keys", "kernelOrg needs the release keys that may sign sha256sums.asc")
+		}
+		for i, k := range ko.Keys {
+			if !isLocalPath(k) {
+				return loc.errorf(fmt.Sprintf("%s.source.kernelOrg.keys[%d]", path, i), "key %q leaves the recipe's directory", k)
+			}
+		}
+		for i, m := range ko.Mirrors {
+			if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				return loc.errorf(fmt.Sprintf("%s.source.kernelOrg.mirrors[%d]", path, i), "%q is not an http:// or https:// URL", m)
+			}
+		}
 	case src.Deb != nil:
 		if !debianPackageName.MatchString(src.Deb.Package) {
 			return loc.errorf(path+".source.deb.package", "%q is not a Debian package name", src.Deb.Package)

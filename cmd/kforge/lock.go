@@ -11,6 +11,7 @@ import (
 
 	"github.com/kforge/kforge/recipes"
 	"github.com/kforge/kforge/recipes/debian"
+	"github.com/kforge/kforge/recipes/kernelorg"
 )
 
 func newLockCommand(g *globalFlags) *cobra.Command {
@@ -104,8 +105,30 @@ func lockKernel(ctx context.Context, rs *debian.Resolver, r *recipes.Recipe, nam
 		lk.Source = recipes.LockedSource{Package: p.Name, Version: p.Version, Filename: p.Filename,
 			Member: k.Source.Deb.Path, Size: p.Size, SHA256: p.SHA256}
 		fmt.Fprintf(os.Stderr, "kforge: [%s] source %s %s (%d MiB)\n", name, p.Name, p.Version, p.Size>>20)
+	case k.Source.Local != "":
+		lk.Source = recipes.LockedSource{Local: k.Source.Local}
 	case k.Source.HTTP != nil:
 		lk.Source = recipes.LockedSource{URLs: k.Source.HTTP.URLs, SHA256: k.Source.HTTP.SHA256}
+	case k.Source.KernelOrg != nil:
+		ko := k.Source.KernelOrg
+		var keyPaths []string
+		for _, p := range ko.Keys {
+			keyPaths = append(keyPaths, filepath.Join(filepath.Dir(r.Path), p))
+		}
+		keys, err := kernelorg.LoadKeys(keyPaths)
+		if err != nil {
+			return nil, r.Errorf("$.kernels."+name+".source.kernelOrg.keys", "%v", err)
+		}
+		mirrors := ko.Mirrors
+		if len(mirrors) == 0 {
+			mirrors = []string{kernelorg.DefaultMirror}
+		}
+		pin, err := kernelorg.Resolve(ctx, mirrors, ko.Version, keys)
+		if err != nil {
+			return nil, err
+		}
+		lk.Source = recipes.LockedSource{Version: ko.Version, Filename: pin.Path, URLs: mirrors, SHA256: pin.SHA256}
+		fmt.Fprintf(os.Stderr, "kforge: [%s] source %s, sha256sums.asc signed by %s\n", name, pin.Path, pin.Signer)
 	}
 	return lk, nil
 }

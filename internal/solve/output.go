@@ -86,6 +86,10 @@ func (o *Output) Commit() error {
 		return nil
 	}
 	if o.Type == "local" {
+		// MkdirTemp made the directory private; the result is not.
+		if err := os.Chmod(o.tmp, 0o755); err != nil {
+			return err
+		}
 		if err := os.RemoveAll(o.Dest); err != nil {
 			return err
 		}

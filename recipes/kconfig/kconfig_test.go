@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-const kataTree = "../../../shared/testdata/kata-fragments"
+const kataTree = "../../testdata/kata-fragments"
 
 func TestSelectKataFollowsKataRules(t *testing.T) {
 	fsys := os.DirFS(kataTree)

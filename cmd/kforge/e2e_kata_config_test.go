@@ -1,0 +1,185 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// Kata's own fragment tree, merged by kforge for x86_64 against Debian's
+// linux-source-6.1, gives the same .config as the kernel's merge_config.sh -n
+// run independently on the host over the same files in the same order,
+// followed by olddefconfig; and every option merge_config.sh says did not
+// land is in kforge's report with a reason.
+func TestKataFragmentsMergeLikeMergeConfig(t *testing.T) {
+	e2e(t)
+	dir := t.TempDir()
+	copyTree(t, filepath.Join(repoRoot, "testdata", "recipes", "kernel"), dir)
+	copyTree(t, filepath.Join(repoRoot, "testdata", "kata-fragments"), filepath.Join(dir, "kata"))
+	p := filepath.Join(dir, "kernel.yaml")
+	data, _ := os.ReadFile(p)
+	text := strings.Replace(string(data), "      base: tinyconfig\n      kata: {tree: fragments}",
+		"      base: allnoconfig\n      kata: {tree: kata}\n      policy: warn", 1)
+	os.WriteFile(p, []byte(text), 0o644)
+	mustKforge(t, nil, "lock", "-f", p)
+	r := mustKforge(t, nil, "kernel", "config", "-f", p, "--target", "tiny", "--progress", "plain")
+	kforgeConfig := r.stdout
+	dropped := reportedDrops(r.stderr)
+
+	// The independent run: the same source from the lock, on the host.
+	src := hostKernelSource(t, strings.TrimSuffix(p, ".yaml")+".lock")
+	files := kataSelection(t, filepath.Join(dir, "kata"))
+	objdir := filepath.Join(t.TempDir(), "obj")
+	os.MkdirAll(objdir, 0o755)
+	merge := exec.Command("scripts/kconfig/merge_config.sh", append([]string{"-n", "-O", objdir}, files...)...)
+	merge.Dir = src
+	merge.Env = append(os.Environ(), "ARCH=x86")
+	mergeOut, err := merge.CombinedOutput()
+	if err != nil {
+		t.Fatalf("merge_config.sh: %v\n%s", err, lastLines(string(mergeOut), 20))
+	}
+	old := exec.Command("make", "-s", "O="+objdir, "olddefconfig")
+	old.Dir = src
+	old.Env = append(os.Environ(), "ARCH=x86")
+	if out, err := old.CombinedOutput(); err != nil {
+		t.Fatalf("olddefconfig: %v\n%s", err, out)
+	}
+	reference, _ := os.ReadFile(filepath.Join(objdir, ".config"))
+	if a, b := settings(kforgeConfig), settings(string(reference)); a != b {
+		t.Errorf("kforge's .config differs from merge_config.sh -n + olddefconfig:\n%s", diffLines(a, b))
+	}
+
+	notLanded := map[string]bool{}
+	for _, m := range regexp.MustCompile(`Value requested for CONFIG_(\w+) not in final .config`).FindAllStringSubmatch(string(mergeOut), -1) {
+		notLanded[m[1]] = true
+	}
+	if len(notLanded) < 10 {
+		t.Fatalf("merge_config.sh reported only %d options that did not land; expected about two dozen", len(notLanded))
+	}
+	for sym := range notLanded {
+		reason, ok := dropped[sym]
+		if !ok {
+			t.Errorf("CONFIG_%s did not land (merge_config.sh says so) but is not in kforge's report", sym)
+		} else if strings.TrimSpace(reason) == "" {
+			t.Errorf("CONFIG_%s is reported without a reason", sym)
+		}
+	}
+	t.Logf("%d options did not land; kforge's report:\n%s", len(notLanded), r.stderr[strings.Index(r.stderr, "kforge kernel config report"):])
+}
+
+// reportedDrops reads "  CONFIG_X=v (file:line) -> got: reason" lines.
+func reportedDrops(report string) map[string]string {
+	out := map[string]string{}
+	re := regexp.MustCompile(`(?m)^  CONFIG_(\w+)=.* -> [^:]*: (.*)$`)
+	for _, m := range re.FindAllStringSubmatch(report, -1) {
+		out[m[1]] = m[2]
+	}
+	return out
+}
+
+// settings keeps the lines of a .config that set something, sorted: the
+// header comments name the compiler and may differ in layout only.
+func settings(config string) string {
+	var keep []string
+	for _, line := range strings.Split(config, "\n") {
+		if strings.HasPrefix(line, "CONFIG_") || strings.HasSuffix(line, " is not set") {
+			keep = append(keep, line)
+		}
+	}
+	sort.Strings(keep)
+	return strings.Join(keep, "\n")
+}
+
+func diffLines(a, b string) string {
+	as, bs := map[string]bool{}, map[string]bool{}
+	for _, l := range strings.Split(a, "\n") {
+		as[l] = true
+	}
+	for _, l := range strings.Split(b, "\n") {
+		bs[l] = true
+	}
+	var out []string
+	for l := range as {
+		if !bs[l] {
+			out = append(out, "kforge only:    "+l)
+		}
+	}
+	for l := range bs {
+		if !as[l] {
+			out = append(out, "reference only: "+l)
+		}
+	}
+	sort.Strings(out)
+	if len(out) > 40 {
+		out = append(out[:40], fmt.Sprintf("... and %d more", len(out)-40))
+	}
+	return strings.Join(out, "\n")
+}
+
+// kataSelection is Kata's build-kernel.sh selection for x86_64, done here
+// with the shell tools Kata uses (grep -L, glob order in the C locale).
+func kataSelection(t *testing.T, tree string) []string {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", `grep -L '!x86_64' common/*.conf; ls x86_64/*.conf`)
+	cmd.Dir = tree
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("selecting Kata fragments: %v", err)
+	}
+	var files []string
+	for _, f := range strings.Fields(string(out)) {
+		files = append(files, filepath.Join(tree, f))
+	}
+	return files
+}
+
+// hostKernelSource downloads the locked linux-source .deb, checks it
+// against the lock and unpacks the kernel tree on the host.
+func hostKernelSource(t *testing.T, lockPath string) string {
+	t.Helper()
+	var lock struct {
+		Kernels map[string]struct {
+			Source struct{ Filename, Member, SHA256 string }
+		}
+	}
+	data, _ := os.ReadFile(lockPath)
+	if err := json.Unmarshal(data, &lock); err != nil {
+		t.Fatal(err)
+	}
+	src := lock.Kernels["tiny"].Source
+	dir := t.TempDir()
+	deb := filepath.Join(dir, "linux-source.deb")
+	resp, err := http.Get(debianMirror + "/" + src.Filename)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	f, _ := os.Create(deb)
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(f, h), resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if got := hex.EncodeToString(h.Sum(nil)); got != src.SHA256 {
+		t.Fatalf("downloaded %s has sha256 %s, the lock says %s", src.Filename, got, src.SHA256)
+	}
+	tree := filepath.Join(dir, "linux")
+	os.MkdirAll(tree, 0o755)
+	unpack := exec.Command("bash", "-c", fmt.Sprintf("set -euo pipefail; dpkg-deb --fsys-tarfile %s | tar -xO ./%s | tar -xJ --strip-components=1 -C %s", deb, src.Member, tree))
+	if out, err := unpack.CombinedOutput(); err != nil {
+		t.Fatalf("unpacking the kernel source: %v\n%s", err, out)
+	}
+	os.Remove(deb)
+	return tree
+}

@@ -18,6 +18,7 @@ type Inputs struct {
 	Lock     *recipes.Lock
 	LockPath string
 	Kernels  map[string]*recipes.KernelPlan
+	Rust     map[string]*recipes.RustPlan
 	Contexts Contexts
 }
 
@@ -34,6 +35,16 @@ func (in *Inputs) Target(name string, fetches *Fetches) (bk.State, error) {
 		}
 		cfg := KernelConfig(p, src, builder, in.Contexts, p.Kernel.Config.PolicyOrDefault())
 		return KernelCompile(p, src, cfg, builder), nil
+	}
+	if p := in.Rust[name]; p != nil {
+		builder, err := in.environment(p.Program.Builder, fetches)
+		if err != nil {
+			return bk.State{}, err
+		}
+		return RustProgram(p, builder, in.Contexts), nil
+	}
+	if _, ok := in.Recipe.Rust[name]; ok {
+		return bk.State{}, fmt.Errorf("rust program %q was not planned", name)
 	}
 	return bk.State{}, fmt.Errorf("%s has no target %q; its targets are: %s", in.Recipe.Path, name, strings.Join(TargetNames(in.Recipe), ", "))
 }
@@ -76,6 +87,9 @@ func TargetNames(r *recipes.Recipe) []string {
 		names = append(names, n)
 	}
 	for n := range r.Kernels {
+		names = append(names, n)
+	}
+	for n := range r.Rust {
 		names = append(names, n)
 	}
 	sort.Strings(names)

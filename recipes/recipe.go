@@ -24,6 +24,8 @@ type Recipe struct {
 	Environments map[string]Environment `yaml:"environments" json:"environments"`
 	// Kernels are guest kernels; each is a build target of its own name.
 	Kernels map[string]Kernel `yaml:"kernels,omitempty" json:"kernels,omitempty"`
+	// Rust are Rust programs built offline; each is a build target of its own name.
+	Rust map[string]RustProgram `yaml:"rust,omitempty" json:"rust,omitempty"`
 
 	// Path is the file the recipe was read from (not part of the format).
 	Path string `yaml:"-" json:"-"`

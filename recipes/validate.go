@@ -39,6 +39,16 @@ func validate(r *Recipe, loc *locator) error {
 			return err
 		}
 	}
+	for _, name := range sortedKeys(r.Rust) {
+		_, env := r.Environments[name]
+		_, kernel := r.Kernels[name]
+		if env || kernel {
+			return loc.errorf("$.rust."+name, "rust program %q has the name of another target: target names must be unique", name)
+		}
+		if err := validateRust(r, name, r.Rust[name], loc); err != nil {
+			return err
+		}
+	}
 	for _, name := range sortedKeys(r.Kernels) {
 		if _, clash := r.Environments[name]; clash {
 			return loc.errorf("$.kernels."+name, "kernel %q has the name of an environment: target names must be unique", name)
@@ -142,6 +152,38 @@ func validateKernel(r *Recipe, name string, k Kernel, loc *locator) error {
 	}
 	if c.Allow != "" && !isLocalPath(c.Allow) {
 		return loc.errorf(path+".config.allow", "allow-list %q leaves the recipe's directory", c.Allow)
+	}
+	return nil
+}
+
+var rustBinName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func validateRust(r *Recipe, name string, p RustProgram, loc *locator) error {
+	path := "$.rust." + name
+	if !targetName.MatchString(name) {
+		return loc.errorf(path, "rust program name %q must be lower case letters, digits, '.', '_' or '-'", name)
+	}
+	if _, ok := r.Environments[p.Builder]; !ok {
+		return loc.errorf(path+".builder", "builder %q is not an environment of this recipe (have: %v)", p.Builder, sortedKeys(r.Environments))
+	}
+	if !isLocalPath(p.Source) {
+		return loc.errorf(path+".source", "source %q must be a directory inside the recipe's directory", p.Source)
+	}
+	switch c := p.Crates; {
+	case (c.Directory == "") == (c.Vendor == ""):
+		return loc.errorf(path+".crates", "crates needs exactly one of directory (a registry in the builder environment) or vendor (a tarball)")
+	case c.Directory != "" && !filepath.IsAbs(c.Directory):
+		return loc.errorf(path+".crates.directory", "directory %q must be an absolute path inside the builder environment", c.Directory)
+	case c.Vendor != "" && !isLocalPath(c.Vendor):
+		return loc.errorf(path+".crates.vendor", "vendor tarball %q leaves the recipe's directory", c.Vendor)
+	}
+	if len(p.Binaries) == 0 {
+		return loc.errorf(path+".binaries", "name the binaries to install")
+	}
+	for i, b := range p.Binaries {
+		if !rustBinName.MatchString(b) {
+			return loc.errorf(fmt.Sprintf("%s.binaries[%d]", path, i), "%q is not a cargo binary name", b)
+		}
 	}
 	return nil
 }

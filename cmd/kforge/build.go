@@ -96,8 +96,16 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 		}
 		in.Kernels[b.target] = plan
 		files = plan.Files()
-	} else if b.platform != "" {
-		return nil, fmt.Errorf("--platform applies to kernel targets; %q is an environment", b.target)
+	} else if _, ok := r.Rust[b.target]; ok {
+		plan, err := recipes.PlanRust(r, lock, lockPath, b.target, os.DirFS(recipeDir))
+		if err != nil {
+			return nil, err
+		}
+		in.Rust = map[string]*recipes.RustPlan{b.target: plan}
+		files = plan.Files()
+	}
+	if _, kernel := r.Kernels[b.target]; !kernel && b.platform != "" {
+		return nil, fmt.Errorf("--platform applies to kernel targets; %q is not a kernel", b.target)
 	}
 	in.Contexts = kllb.Contexts{
 		Helper: bk.Local(kllb.HelperContextName, bk.SharedKeyHint(kllb.HelperContextName)),

@@ -5,7 +5,7 @@ KFORGE  := $(BIN)/kforge
 # The version of BuildKit that kforge links against is the one its managed
 # daemon runs: both come from go.mod.
 BUILDKIT_PKGS := github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
-GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*') go.mod go.sum
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*') $(wildcard llb/scripts/*) go.mod go.sum
 
 .PHONY: build deps test-deps install-debs run test unit bench schema clean
 

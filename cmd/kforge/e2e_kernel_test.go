@@ -68,6 +68,13 @@ func bootInitrd(t *testing.T) string {
 		t.Fatalf("compiling the test init: %v\n%s", err, out)
 	}
 	img := filepath.Join(dir, "initrd.img")
+	writeInitrd(t, root, img)
+	return img
+}
+
+// writeInitrd packs a tree as a gzip-compressed newc initrd.
+func writeInitrd(t *testing.T, root, img string) {
+	t.Helper()
 	f, err := os.Create(img)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +83,6 @@ func bootInitrd(t *testing.T) string {
 	if err := initramfs.WriteDir(f, root, 1700000000, true); err != nil {
 		t.Fatal(err)
 	}
-	return img
 }
 
 func TestTinyKernelBuildsUnderKataNamesAndBoots(t *testing.T) {

@@ -84,8 +84,12 @@ def reason(sym, want, got):
                 return "forced by a select from: %s" % ", ".join(selectors(sym))
             if sym.choice is not None and sym.choice.selection is sym:
                 return "lost in a choice: the choice needs a member and %s is the one selected" % sym.name
-            if not prompt_condition(sym):
+            conds = prompt_condition(sym)
+            if not conds:
                 return "has no prompt: its default (%s) cannot be turned off" % got
+            if all(expr_value(c) == 0 for c in conds):
+                return "its prompt is hidden (%s is false), so its default (%s) applies" % (
+                    " || ".join(expr_str(c) for c in conds), got)
             return "kept on by olddefconfig (no further reason found in Kconfig)"
     if sym.orig_type in (INT, HEX):
         for low, high, cond in sym.ranges:

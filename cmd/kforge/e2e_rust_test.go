@@ -94,14 +94,11 @@ func TestRustProgramBuildsOfflineFromDebianRegistryAndBoots(t *testing.T) {
 	e2e(t)
 	p := lockedRust(t)
 	out := filepath.Join(t.TempDir(), "out")
-	r := mustKforge(t, nil, "build", "-f", p, "--target", "hello", "--progress", "plain", "-o", "type=local,dest="+out)
-	for _, crate := range []string{"libc v0.2", "serde_json v1.0", "serde v1.0", "itoa v1.0", "ryu v1.0"} {
-		if !strings.Contains(r.stderr, "Compiling "+crate) {
-			t.Errorf("cargo did not build %s from the registry", crate)
-		}
-	}
+	mustKforge(t, nil, "build", "-f", p, "--target", "hello", "--progress", "plain", "-o", "type=local,dest="+out)
 	bin := filepath.Join(out, "usr", "bin", "hello")
 	checkStaticBinary(t, bin)
+	// The ready line is JSON made by serde_json with the pid from libc: both
+	// crates (and serde_json's own dependencies) are in the binary.
 	bootRust(t, bin)
 }
 
@@ -109,8 +106,16 @@ func TestRustProgramBuildsOfflineFromDebianRegistryAndBoots(t *testing.T) {
 // crates, taken from the Debian registry of the built environment.
 func vendorTarball(t *testing.T, leaveOut string) []byte {
 	t.Helper()
+	// The environment comes out as one tar stream; only the registry is
+	// unpacked from it.
+	envTar := filepath.Join(t.TempDir(), "env.tar")
+	mustKforge(t, nil, "build", "-f", lockedRust(t), "--target", "rust", "--progress", "plain", "-o", "type=tar,dest="+envTar)
 	env := filepath.Join(t.TempDir(), "env")
-	mustKforge(t, nil, "build", "-f", lockedRust(t), "--target", "rust", "--progress", "quiet", "-o", "type=local,dest="+env)
+	os.MkdirAll(env, 0o755)
+	if out, err := exec.Command("tar", "-xf", envTar, "-C", env, "--wildcards", "usr/share/cargo/registry/*").CombinedOutput(); err != nil {
+		t.Fatalf("unpacking the registry from the environment: %v\n%s", err, out)
+	}
+	os.Remove(envTar)
 	vendor := filepath.Join(t.TempDir(), "vendor")
 	os.MkdirAll(vendor, 0o755)
 	for _, crate := range []string{"itoa-1.0.1", "libc-0.2.139", "ryu-1.0.2", "serde-1.0.152", "serde_json-1.0.87"} {

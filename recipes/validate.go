@@ -63,7 +63,7 @@ func validate(r *Recipe, loc *locator) error {
 var (
 	sha256Hex     = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	kernelVersion = regexp.MustCompile(`^\d+\.\d+(\.\d+)?$`)
-	kernelBases = []string{"allnoconfig", "alldefconfig", "defconfig", "tinyconfig"}
+	kernelBases   = []string{"allnoconfig", "alldefconfig", "defconfig", "tinyconfig"}
 )
 
 func validateKernel(r *Recipe, name string, k Kernel, loc *locator) error {

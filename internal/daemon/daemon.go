@@ -77,6 +77,12 @@ func (l *Local) PID() (int, bool) {
 	if err := syscall.Kill(pid, 0); err != nil {
 		return 0, false
 	}
+	// A pid file outlives a daemon killed without kforge: make sure the pid
+	// is still this state directory's buildkitd, not a process that reused it.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmdline), l.root()) {
+		return 0, false
+	}
 	return pid, true
 }
 

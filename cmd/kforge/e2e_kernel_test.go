@@ -13,9 +13,8 @@ import (
 )
 
 var (
-	kernelOnce   sync.Once
-	kernelRecipe string
-	kernelOut    string // the installed files of the first tiny build
+	kernelFixture = &lockedFixture{dir: "kernel", recipe: "kernel.yaml"}
+	kernelOut     string // the installed files of the first tiny build
 )
 
 // copyTree copies a directory of test data.
@@ -26,24 +25,34 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
-// lockedKernel returns the tiny-kernel recipe of testdata, locked afresh.
-func lockedKernel(t *testing.T) string {
+// lockedFixture is a recipe directory of testdata/recipes, copied and
+// locked afresh once for all the tests that use it.
+type lockedFixture struct {
+	dir, recipe string
+	once        sync.Once
+	path        string
+}
+
+func (f *lockedFixture) get(t *testing.T) string {
 	t.Helper()
-	kernelOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kforge-kernel-")
+	f.once.Do(func() {
+		dir, err := os.MkdirTemp("", "kforge-"+f.dir+"-")
 		if err != nil {
 			t.Fatal(err)
 		}
-		copyTree(t, filepath.Join(repoRoot, "testdata", "recipes", "kernel"), dir)
-		p := filepath.Join(dir, "kernel.yaml")
+		copyTree(t, filepath.Join(repoRoot, "testdata", "recipes", f.dir), dir)
+		p := filepath.Join(dir, f.recipe)
 		mustKforge(t, nil, "lock", "-f", p)
-		kernelRecipe = p
+		f.path = p
 	})
-	if kernelRecipe == "" {
-		t.Fatal("locking the kernel recipe failed in an earlier test")
+	if f.path == "" {
+		t.Fatalf("locking testdata/recipes/%s failed in an earlier test", f.dir)
 	}
-	return kernelRecipe
+	return f.path
 }
+
+// lockedKernel returns the tiny-kernel recipe of testdata, locked afresh.
+func lockedKernel(t *testing.T) string { return kernelFixture.get(t) }
 
 // tinyKernel builds the tiny kernel once and returns its output directory.
 func tinyKernel(t *testing.T) string {

@@ -6,33 +6,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
-var (
-	rustOnce   sync.Once
-	rustRecipe string
-)
+var rustFixture = &lockedFixture{dir: "rust", recipe: "rust.yaml"}
 
 // lockedRust returns the Rust recipe of testdata, locked afresh.
-func lockedRust(t *testing.T) string {
-	t.Helper()
-	rustOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kforge-rust-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		copyTree(t, filepath.Join(repoRoot, "testdata", "recipes", "rust"), dir)
-		p := filepath.Join(dir, "rust.yaml")
-		mustKforge(t, nil, "lock", "-f", p)
-		rustRecipe = p
-	})
-	if rustRecipe == "" {
-		t.Fatal("locking the Rust recipe failed in an earlier test")
-	}
-	return rustRecipe
-}
+func lockedRust(t *testing.T) string { return rustFixture.get(t) }
 
 // rustVariant copies the locked Rust recipe, rewriting the recipe text and
 // adding or replacing files.

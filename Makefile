@@ -21,9 +21,10 @@ $(BIN)/buildkitd $(BIN)/buildctl: go.mod go.sum
 # Host packages: runc for buildkitd, Debian's archive keyring for kforge
 # lock, QEMU to boot what kforge builds. Installs only what is missing.
 DEB_DEPS := runc debian-archive-keyring qemu-system-x86 ca-certificates
-# Only the tests need these: an independent run of the kernel's merge_config.sh
+# Only the tests need these: a static test init (gcc, libc6-dev), and an
+# independent run of the kernel's merge_config.sh
 # on the host, to check that kforge's merge gives the same .config.
-TEST_DEB_DEPS := flex bison bc gcc make xz-utils
+TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils
 deps:
 	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_DEPS)"
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/client"
+
+	"github.com/kforge/kforge/internal/helper"
 )
 
 // Output is an export destination given as `-o type=...,dest=...`, written
@@ -18,6 +20,10 @@ type Output struct {
 	Dest  string
 	Attrs map[string]string
 	tmp   string
+	// unpacked reports the end of unpacking a local export's tar stream,
+	// read from stream.
+	unpacked chan error
+	stream   *io.PipeReader
 }
 
 // ParseOutput reads the buildx-style `type=local,dest=DIR` form; a bare path
@@ -68,7 +74,25 @@ func (o *Output) Entry() (client.ExportEntry, error) {
 			return e, err
 		}
 		o.tmp = tmp
-		e.OutputDir = tmp
+		// BuildKit's own directory export can stall on large trees
+		// (moby/buildkit#2950); its tar stream does not. kforge asks for
+		// the stream and unpacks it itself.
+		e.Type = "tar"
+		e.Output = func(map[string]string) (io.WriteCloser, error) {
+			pr, pw := io.Pipe()
+			o.stream = pr
+			o.unpacked = make(chan error, 1)
+			go func() {
+				err := helper.ExtractTar(tmp, pr)
+				if err != nil {
+					pr.CloseWithError(err)
+				} else {
+					io.Copy(io.Discard, pr)
+				}
+				o.unpacked <- err
+			}()
+			return pw, nil
+		}
 		return e, nil
 	}
 	f, err := os.CreateTemp(parent, "."+filepath.Base(o.Dest)+".partial-")
@@ -84,6 +108,14 @@ func (o *Output) Entry() (client.ExportEntry, error) {
 func (o *Output) Commit() error {
 	if o.tmp == "" {
 		return nil
+	}
+	if o.unpacked != nil {
+		err := <-o.unpacked
+		o.unpacked = nil
+		if err != nil {
+			o.Discard()
+			return fmt.Errorf("unpacking the export into %s: %w", o.Dest, err)
+		}
 	}
 	if o.Type == "local" {
 		// MkdirTemp made the directory private; the result is not.
@@ -103,6 +135,13 @@ func (o *Output) Commit() error {
 
 // Discard removes a partial export.
 func (o *Output) Discard() {
+	if o.unpacked != nil {
+		// The build failed: whatever BuildKit did with the stream, stop
+		// reading it.
+		o.stream.CloseWithError(fmt.Errorf("build failed"))
+		<-o.unpacked
+		o.unpacked = nil
+	}
 	if o.tmp != "" {
 		os.RemoveAll(o.tmp)
 		o.tmp = ""

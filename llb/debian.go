@@ -3,7 +3,6 @@ package llb
 import (
 	"fmt"
 	"path"
-	"sort"
 	"strings"
 
 	bk "github.com/moby/buildkit/client/llb"
@@ -49,11 +48,13 @@ func Environment(r *recipes.Recipe, le *recipes.LockedEnvironment, name string, 
 			bk.WithCustomName(fmt.Sprintf("[%s] dpkg: install and configure %d packages", name, len(debs))),
 		).Root()
 
+	// The root keeps the PATH set above; the recipe's env comes after it
+	// so that it may change PATH too.
 	env := r.Environments[name]
-	for _, k := range sortedKeys(env.Env) {
+	for _, k := range recipes.SortedKeys(env.Env) {
 		configured = configured.AddEnv(k, env.Env[k])
 	}
-	return configured.AddEnv("PATH", DefaultPath).Dir("/")
+	return configured.Dir("/")
 }
 
 // firstPackages are installed before the rest, as debootstrap does: users
@@ -75,7 +76,7 @@ func installScript(le *recipes.LockedEnvironment) string {
 			delete(byName, n)
 		}
 	}
-	for _, n := range sortedKeys(byName) {
+	for _, n := range recipes.SortedKeys(byName) {
 		rest = append(rest, byName[n])
 	}
 	var b strings.Builder
@@ -96,13 +97,4 @@ dpkg --configure -a
 rm -f /usr/sbin/policy-rc.d /var/lib/dpkg/*-old /var/cache/debconf/*-old
 `)
 	return b.String()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -46,22 +46,22 @@ func KernelSource(r *recipes.Recipe, p *recipes.KernelPlan, builder bk.State, ct
 	var archive bk.State
 	var unpack string
 	switch {
-	case src.Local != "" && tarFlag(src.Local) == "" && !strings.HasSuffix(src.Local, ".tar"): // a directory
+	case src.Local != "" && !isTarball(src.Local): // a directory
 		archive = ctx.Recipe
 		unpack = fmt.Sprintf("cp -a /in/%s/. %s/", src.Local, srcDir)
 	case src.Local != "":
 		archive = ctx.Recipe
-		unpack = fmt.Sprintf("tar -x%s --strip-components=1 -C %s -f /in/%s", tarFlag(src.Local), srcDir, src.Local)
+		unpack = untar("/in/"+src.Local, src.Local)
 	case src.Filename != "" && src.Member == "": // a kernel.org tarball below mirror roots
 		archive = fetches.file(src.URLs, src.Filename, src.SHA256)
-		unpack = fmt.Sprintf("tar -x%s --strip-components=1 -C %s -f /in/%s", tarFlag(src.Filename), srcDir, path.Base(src.Filename))
-	case src.Filename != "":
+		unpack = untar("/in/"+path.Base(src.Filename), src.Filename)
+	case src.Filename != "": // a tarball inside a .deb
 		archive = fetches.file(r.Debian.Mirrors, src.Filename, src.SHA256)
-		unpack = fmt.Sprintf("dpkg-deb --fsys-tarfile /in/%s | tar -xO ./%s | tar -x%s --strip-components=1 -C %s",
-			path.Base(src.Filename), strings.TrimPrefix(src.Member, "./"), tarFlag(src.Member), srcDir)
+		unpack = fmt.Sprintf("dpkg-deb --fsys-tarfile /in/%s | tar -xO ./%s | %s",
+			path.Base(src.Filename), strings.TrimPrefix(src.Member, "./"), untar("-", src.Member))
 	default:
 		archive = fetches.file(src.URLs, "", src.SHA256)
-		unpack = fmt.Sprintf("tar -x%s --strip-components=1 -C %s -f /in/%s", tarFlag(src.URLs[0]), srcDir, path.Base(src.URLs[0]))
+		unpack = untar("/in/"+path.Base(src.URLs[0]), src.URLs[0])
 	}
 	tree := builder.Run(
 		bk.Args([]string{"/bin/bash", "-c", "set -euo pipefail\n" + unpack}),
@@ -91,18 +91,32 @@ patch -d %[1]s -p1 --forward --batch --silent < %[2]s
 	).AddMount(srcDir, tree)
 }
 
-func tarFlag(name string) string {
+// untar is the command that unpacks a source tarball (a file, or - for
+// standard input) into the source tree without its top directory; name
+// tells the compression.
+func untar(file, name string) string {
+	return fmt.Sprintf("tar -x %s--strip-components=1 -C %s -f %s", compressionFlag(name), srcDir, file)
+}
+
+// compressionFlag is tar's option for the compression a name's suffix
+// says, with a trailing space, or "" for none.
+func compressionFlag(name string) string {
 	switch {
 	case strings.HasSuffix(name, ".xz"):
-		return "J"
+		return "-J "
 	case strings.HasSuffix(name, ".gz"), strings.HasSuffix(name, ".tgz"):
-		return "z"
+		return "-z "
 	case strings.HasSuffix(name, ".bz2"):
-		return "j"
+		return "-j "
 	case strings.HasSuffix(name, ".zst"):
-		return " --zstd "
+		return "--zstd "
 	}
 	return ""
+}
+
+// isTarball tells a source tarball from a source directory by its name.
+func isTarball(name string) bool {
+	return compressionFlag(name) != "" || strings.HasSuffix(name, ".tar")
 }
 
 // kernelEnv is the environment of every make in the kernel steps.

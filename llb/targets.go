@@ -2,7 +2,7 @@ package llb
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	bk "github.com/moby/buildkit/client/llb"
@@ -82,16 +82,6 @@ func (in *Inputs) kernelParts(name string, fetches *Fetches) (*recipes.KernelPla
 
 // TargetNames lists the targets a recipe offers.
 func TargetNames(r *recipes.Recipe) []string {
-	var names []string
-	for n := range r.Environments {
-		names = append(names, n)
-	}
-	for n := range r.Kernels {
-		names = append(names, n)
-	}
-	for n := range r.Rust {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	names := append(recipes.SortedKeys(r.Environments), recipes.SortedKeys(r.Kernels)...)
+	return slices.Sorted(slices.Values(append(names, recipes.SortedKeys(r.Rust)...)))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,7 +78,7 @@ func PlanKernel(r *Recipe, lock *Lock, lockPath, name string, fsys fs.FS) (*Kern
 		}
 		return a, nil
 	}
-	if base := k.Config.Base; !contains(kernelBases, base) {
+	if base := k.Config.Base; !slices.Contains(kernelBases, base) {
 		a, err := read(at+".config.base", base)
 		if err != nil {
 			return nil, err

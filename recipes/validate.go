@@ -2,10 +2,11 @@ package recipes
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 
 	"github.com/kforge/kforge/internal/suggest"
 )
@@ -34,12 +35,12 @@ func validate(r *Recipe, loc *locator) error {
 	if len(r.Environments) == 0 {
 		return loc.errorf("$.environments", "the recipe has no environments: add one under environments:")
 	}
-	for _, name := range sortedKeys(r.Environments) {
+	for _, name := range SortedKeys(r.Environments) {
 		if err := validateEnvironment(name, r.Environments[name], loc); err != nil {
 			return err
 		}
 	}
-	for _, name := range sortedKeys(r.Rust) {
+	for _, name := range SortedKeys(r.Rust) {
 		_, env := r.Environments[name]
 		_, kernel := r.Kernels[name]
 		if env || kernel {
@@ -49,7 +50,7 @@ func validate(r *Recipe, loc *locator) error {
 			return err
 		}
 	}
-	for _, name := range sortedKeys(r.Kernels) {
+	for _, name := range SortedKeys(r.Kernels) {
 		if _, clash := r.Environments[name]; clash {
 			return loc.errorf("$.kernels."+name, "kernel %q has the name of an environment: target names must be unique", name)
 		}
@@ -72,7 +73,7 @@ func validateKernel(r *Recipe, name string, k Kernel, loc *locator) error {
 		return loc.errorf(path, "kernel name %q must be lower case letters, digits, '.', '_' or '-'", name)
 	}
 	if _, ok := r.Environments[k.Builder]; !ok {
-		return loc.errorf(path+".builder", "builder %q is not an environment of this recipe (have: %v)", k.Builder, sortedKeys(r.Environments))
+		return loc.errorf(path+".builder", "builder %q is not an environment of this recipe (have: %v)", k.Builder, SortedKeys(r.Environments))
 	}
 	if k.Arch != "" && k.Arch != "x86_64" && k.Arch != "arm64" {
 		return loc.errorf(path+".arch", "arch %q is not x86_64 or arm64", k.Arch)
@@ -136,7 +137,7 @@ func validateKernel(r *Recipe, name string, k Kernel, loc *locator) error {
 		}
 	}
 	c := k.Config
-	if !contains(kernelBases, c.Base) && !isLocalPath(c.Base) {
+	if !slices.Contains(kernelBases, c.Base) && !isLocalPath(c.Base) {
 		return loc.errorf(path+".config.base", "base %q is not one of %v nor a config file inside the recipe's directory", c.Base, kernelBases)
 	}
 	if c.Kata != nil && !isLocalPath(c.Kata.Tree) {
@@ -164,7 +165,7 @@ func validateRust(r *Recipe, name string, p RustProgram, loc *locator) error {
 		return loc.errorf(path, "rust program name %q must be lower case letters, digits, '.', '_' or '-'", name)
 	}
 	if _, ok := r.Environments[p.Builder]; !ok {
-		return loc.errorf(path+".builder", "builder %q is not an environment of this recipe (have: %v)", p.Builder, sortedKeys(r.Environments))
+		return loc.errorf(path+".builder", "builder %q is not an environment of this recipe (have: %v)", p.Builder, SortedKeys(r.Environments))
 	}
 	if !isLocalPath(p.Source) {
 		return loc.errorf(path+".source", "source %q must be a directory inside the recipe's directory", p.Source)
@@ -214,7 +215,7 @@ func validateEnvironment(name string, e Environment, loc *locator) error {
 	if !targetName.MatchString(name) {
 		return loc.errorf(path, "environment name %q must be lower case letters, digits, '.', '_' or '-'", name)
 	}
-	if e.Architecture != "" && !contains(debianArches, e.Architecture) {
+	if e.Architecture != "" && !slices.Contains(debianArches, e.Architecture) {
 		return loc.errorf(path+".architecture", "architecture %q is not one of %v", e.Architecture, debianArches)
 	}
 	if len(e.Packages) == 0 {
@@ -242,20 +243,8 @@ func closest(word string, candidates []string) string {
 	return ""
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+// SortedKeys lists a map's keys in order: recipes are read and their
+// sections visited in the same order every time.
+func SortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }

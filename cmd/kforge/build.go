@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
 	bk "github.com/moby/buildkit/client/llb"
 	"github.com/spf13/cobra"
@@ -239,5 +238,3 @@ from the cache: CMD runs every time.`,
 	b.register(cmd)
 	return cmd
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -51,6 +51,29 @@ func (f *lockedFixture) get(t *testing.T) string {
 	return f.path
 }
 
+// variant copies the locked recipe's directory (lock included) into a new
+// one, replacing text in the recipe once each and writing files beside it.
+func (f *lockedFixture) variant(t *testing.T, replace map[string]string, files map[string][]byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyTree(t, filepath.Dir(f.get(t)), dir)
+	os.RemoveAll(filepath.Join(dir, "out"))
+	p := filepath.Join(dir, f.recipe)
+	data, _ := os.ReadFile(p)
+	text := string(data)
+	for old, new := range replace {
+		if !strings.Contains(text, old) {
+			t.Fatalf("testdata/recipes/%s/%s has no %q", f.dir, f.recipe, old)
+		}
+		text = strings.Replace(text, old, new, 1)
+	}
+	os.WriteFile(p, []byte(text), 0o644)
+	for name, content := range files {
+		os.WriteFile(filepath.Join(dir, name), content, 0o644)
+	}
+	return p
+}
+
 // lockedKernel returns the tiny-kernel recipe of testdata, locked afresh.
 func lockedKernel(t *testing.T) string { return kernelFixture.get(t) }
 
@@ -169,37 +192,13 @@ func TestArm64KernelCrossBuilds(t *testing.T) {
 	}
 }
 
-// kernelVariant copies the locked kernel recipe and rewrites its kernel
-// section's config and patches.
-func kernelVariant(t *testing.T, replace map[string]string, files map[string]string) string {
-	t.Helper()
-	src := lockedKernel(t)
-	dir := t.TempDir()
-	copyTree(t, filepath.Dir(src), dir)
-	os.RemoveAll(filepath.Join(dir, "out"))
-	p := filepath.Join(dir, "kernel.yaml")
-	data, _ := os.ReadFile(p)
-	text := string(data)
-	for old, new := range replace {
-		if !strings.Contains(text, old) {
-			t.Fatalf("the kernel recipe has no %q", old)
-		}
-		text = strings.Replace(text, old, new, 1)
-	}
-	os.WriteFile(p, []byte(text), 0o644)
-	for name, content := range files {
-		os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
-	}
-	return p
-}
-
 func TestKernelInputErrorsAreClear(t *testing.T) {
 	e2e(t)
 	kataLine := "      kata: {tree: fragments}"
 	cases := []struct {
 		name    string
 		replace map[string]string
-		files   map[string]string
+		files   map[string][]byte
 		want    []string
 	}{
 		{"missing fragment", map[string]string{kataLine: kataLine + "\n      fragments: [tsn.conf]"}, nil,
@@ -207,7 +206,7 @@ func TestKernelInputErrorsAreClear(t *testing.T) {
 		{"fragment outside the recipe", map[string]string{kataLine: kataLine + "\n      fragments: [../../etc/tsn.conf]"}, nil,
 			[]string{"kernel.yaml:", "leaves the recipe's directory"}},
 		{"patch that does not apply", map[string]string{"    config:\n": "    patches: [broken.patch]\n    config:\n"},
-			map[string]string{"broken.patch": "--- a/init/version.c\n+++ b/init/version.c\n@@ -1,3 +1,3 @@\n-this line is not in the file\n+nor is this one\n context\n"},
+			map[string][]byte{"broken.patch": []byte("--- a/init/version.c\n+++ b/init/version.c\n@@ -1,3 +1,3 @@\n-this line is not in the file\n+nor is this one\n context\n")},
 			[]string{"patch broken.patch does not apply", "init/version.c"}},
 		{"kernel source checksum mismatch", map[string]string{
 			"      deb: {package: linux-source-6.1, path: usr/src/linux-source-6.1.tar.xz}": "      http:\n        urls: [http://deb.debian.org/debian/pool/main/h/hello/hello_2.10-3_amd64.deb]\n        sha256: " + strings.Repeat("ab", 32)},
@@ -215,7 +214,7 @@ func TestKernelInputErrorsAreClear(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := kernelVariant(t, c.replace, c.files)
+			p := kernelFixture.variant(t, c.replace, c.files)
 			if strings.Contains(c.name, "checksum") {
 				mustKforge(t, nil, "lock", "-f", p)
 			}

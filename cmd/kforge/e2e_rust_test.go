@@ -14,29 +14,6 @@ var rustFixture = &lockedFixture{dir: "rust", recipe: "rust.yaml"}
 // lockedRust returns the Rust recipe of testdata, locked afresh.
 func lockedRust(t *testing.T) string { return rustFixture.get(t) }
 
-// rustVariant copies the locked Rust recipe, rewriting the recipe text and
-// adding or replacing files.
-func rustVariant(t *testing.T, replace map[string]string, files map[string][]byte) string {
-	t.Helper()
-	src := lockedRust(t)
-	dir := t.TempDir()
-	copyTree(t, filepath.Dir(src), dir)
-	p := filepath.Join(dir, "rust.yaml")
-	data, _ := os.ReadFile(p)
-	text := string(data)
-	for old, new := range replace {
-		if !strings.Contains(text, old) {
-			t.Fatalf("the Rust recipe has no %q", old)
-		}
-		text = strings.Replace(text, old, new, 1)
-	}
-	os.WriteFile(p, []byte(text), 0o644)
-	for name, content := range files {
-		os.WriteFile(filepath.Join(dir, name), content, 0o644)
-	}
-	return p
-}
-
 // bootRust packs the program as /init and boots it with the tiny kernel.
 func bootRust(t *testing.T, binary string) {
 	t.Helper()
@@ -114,7 +91,7 @@ func vendorTarball(t *testing.T, leaveOut string) []byte {
 
 func TestRustProgramBuildsFromVendorTarball(t *testing.T) {
 	e2e(t)
-	p := rustVariant(t, map[string]string{"crates: {directory: /usr/share/cargo/registry}": "crates: {vendor: vendor.tar.gz}"},
+	p := rustFixture.variant(t, map[string]string{"crates: {directory: /usr/share/cargo/registry}": "crates: {vendor: vendor.tar.gz}"},
 		map[string][]byte{"vendor.tar.gz": vendorTarball(t, "")})
 	out := filepath.Join(t.TempDir(), "out")
 	mustKforge(t, nil, "build", "-f", p, "--target", "hello", "--progress", "plain", "-o", "type=local,dest="+out)
@@ -139,7 +116,7 @@ func TestRustInputErrorsAreClear(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := rustVariant(t, c.replace, c.files)
+			p := rustFixture.variant(t, c.replace, c.files)
 			out := filepath.Join(filepath.Dir(p), "out")
 			r := kforge(t, nil, "build", "-f", p, "--target", "hello", "--progress", "plain", "-o", "type=local,dest="+out)
 			if r.code == 0 {

@@ -38,7 +38,7 @@ recipe.lock). The same index always gives the same lock, byte for byte.`,
 			}
 			lock := &recipes.Lock{LockVersion: recipes.LockVersion, Environments: map[string]*recipes.LockedEnvironment{}}
 			rs := debian.NewResolver()
-			for _, name := range sortedEnvironmentNames(r) {
+			for _, name := range recipes.SortedKeys(r.Environments) {
 				env := r.Environments[name]
 				start := time.Now()
 				le, err := rs.Resolve(cmd.Context(), debian.Request{
@@ -64,7 +64,7 @@ recipe.lock). The same index always gives the same lock, byte for byte.`,
 				fmt.Fprintf(os.Stderr, "kforge: [%s] %d packages (%d MiB to fetch) from %s %s, in %.1fs\n",
 					name, len(le.Packages), size>>20, le.Codename, le.Release.Date, time.Since(start).Seconds())
 			}
-			for _, name := range sortedKernelNames(r) {
+			for _, name := range recipes.SortedKeys(r.Kernels) {
 				lk, err := lockKernel(cmd.Context(), rs, r, name, keyring)
 				if err != nil {
 					return fmt.Errorf("%s: kernel %q: %w", file, name, err)
@@ -131,22 +131,4 @@ func lockKernel(ctx context.Context, rs *debian.Resolver, r *recipes.Recipe, nam
 		fmt.Fprintf(os.Stderr, "kforge: [%s] source %s, sha256sums.asc signed by %s\n", name, pin.Path, pin.Signer)
 	}
 	return lk, nil
-}
-
-func sortedKernelNames(r *recipes.Recipe) []string {
-	var names []string
-	for n := range r.Kernels {
-		names = append(names, n)
-	}
-	sortStrings(names)
-	return names
-}
-
-func sortedEnvironmentNames(r *recipes.Recipe) []string {
-	var names []string
-	for n := range r.Environments {
-		names = append(names, n)
-	}
-	sortStrings(names)
-	return names
 }

@@ -62,15 +62,20 @@ func unpackDeb(root, debPath string) error {
 		return err
 	}
 	defer d.Close()
+	return extractAll(root, d.Data)
+}
+
+// extractAll writes every entry of a tar stream below root.
+func extractAll(root string, tr *tar.Reader) error {
 	for {
-		hdr, err := d.Data.Next()
+		hdr, err := tr.Next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if err := extractEntry(root, d.Data, hdr); err != nil {
+		if err := extractEntry(root, tr, hdr); err != nil {
 			return fmt.Errorf("%s: %w", hdr.Name, err)
 		}
 	}
@@ -118,6 +123,9 @@ func extractEntry(root string, r io.Reader, hdr *tar.Header) error {
 			return err
 		}
 		if err := out.Close(); err != nil {
+			return err
+		}
+		if err := os.Chtimes(target, hdr.ModTime, hdr.ModTime); err != nil {
 			return err
 		}
 	case tar.TypeSymlink:

@@ -132,7 +132,7 @@ func closeOver(idx *index, arch string, requested []string) ([]*pkg, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(missing, "\n"))
 	}
-	for _, name := range sortedNames(idx.byName) {
+	for _, name := range recipes.SortedKeys(idx.byName) {
 		p := idx.byName[name][0]
 		if p.Essential || p.Priority == "required" {
 			c.add(p)
@@ -243,15 +243,6 @@ func providesVersion(alt dependency.Possibility, pr provider) bool {
 		return true
 	}
 	return pr.version != nil && alt.Version.SatisfiedBy(*pr.version)
-}
-
-func sortedNames(m map[string][]*pkg) []string {
-	out := make([]string, 0, len(m))
-	for n := range m {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Package pins a single package of the request's index by name, without

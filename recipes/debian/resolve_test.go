@@ -112,9 +112,15 @@ func TestCloseOverFollowsDebianRules(t *testing.T) {
 }
 
 func TestCloseOverIsDeterministic(t *testing.T) {
-	first, _ := closeOver(testIndex(t), "amd64", []string{"tool", "gawk"})
+	first, err := closeOver(testIndex(t), "amd64", []string{"tool", "gawk"})
+	if err != nil || len(first) == 0 {
+		t.Fatalf("closure: %v", err)
+	}
 	for i := 0; i < 20; i++ {
-		again, _ := closeOver(testIndex(t), "amd64", []string{"gawk", "tool"})
+		again, err := closeOver(testIndex(t), "amd64", []string{"gawk", "tool"})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if names(again) != names(first) {
 			t.Fatalf("closure differs between runs: %q vs %q", names(again), names(first))
 		}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"regexp"
@@ -147,7 +148,7 @@ func Nearest(want string, known []string, n int) []string {
 		for shared < len(w) && shared < len(c) && w[shared] == c[shared] {
 			shared++
 		}
-		cs = append(cs, cand{k, shared, abs(numeric(c) - numeric(w))})
+		cs = append(cs, cand{k, shared, math.Abs(numeric(c) - numeric(w))})
 	}
 	sort.Slice(cs, func(i, j int) bool {
 		if cs[i].shared != cs[j].shared {
@@ -179,10 +180,3 @@ func components(v string) []int {
 }
 
 func numeric(c []int) float64 { return float64(c[0])*1e6 + float64(c[1])*1e3 + float64(c[2]) }
-
-func abs(f float64) float64 {
-	if f < 0 {
-		return -f
-	}
-	return f
-}

@@ -24,7 +24,7 @@ DEB_DEPS := runc debian-archive-keyring qemu-system-x86 ca-certificates
 # Only the tests need these: a static test init (gcc, libc6-dev), and an
 # independent run of the kernel's merge_config.sh
 # on the host, to check that kforge's merge gives the same .config.
-TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils
+TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux iproute2
 deps:
 	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_DEPS)"
 

@@ -1,6 +1,6 @@
 // Package cache holds what makes builds share work: BuildKit cache import
 // and export settings (a registry cache shared across a build farm, or a
-// local directory), and, later, the mirror of pinned inputs.
+// local directory), and the directory mirror of pinned inputs.
 package cache
 
 import (

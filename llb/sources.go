@@ -39,12 +39,39 @@ var helperCommand = helperMount + HelperPath
 type Fetch struct {
 	Path    string   // path below the mirror root
 	SHA256  string   // lower-case hex
+	Name    string   // the file's name in the step, the same from every mirror
 	Mirrors []string // mirror roots, in the order they are tried
 	Choice  int      // index into Mirrors of the mirror this graph uses
+	// Local is set when the first mirror is a directory mirror served by
+	// kforge, which keeps files by digest rather than by path.
+	Local bool
 }
 
 // URL is where this graph fetches the file from.
-func (f Fetch) URL() string { return MirrorURL(f.Mirrors[f.Choice], f.Path) }
+func (f Fetch) URL() string { return f.MirrorURL(f.Choice) }
+
+// Display names the file in messages: its path below the mirrors, or its
+// name when each mirror is the file's own URL.
+func (f Fetch) Display() string {
+	if f.Path == "" {
+		return f.Name
+	}
+	return f.Path
+}
+
+// MirrorURL is the file's URL at the i-th mirror.
+func (f Fetch) MirrorURL(i int) string {
+	if f.Local && i == 0 {
+		return LocalMirrorURL(f.Mirrors[0], f.SHA256, f.Name)
+	}
+	return MirrorURL(f.Mirrors[i], f.Path)
+}
+
+// LocalMirrorURL is where a directory mirror served by kforge has a file:
+// by its digest, with its name last so that BuildKit sees the same name.
+func LocalMirrorURL(root, sha, name string) string {
+	return strings.TrimSuffix(root, "/") + "/sha256/" + sha + "/" + name
+}
 
 // MirrorURL joins a mirror root and a path below it; with no path the
 // "mirror" is the file's own URL.
@@ -66,6 +93,10 @@ type Fetches struct {
 	Down map[string]bool
 	// All lists the fetches of the last graph built, in order.
 	All []Fetch
+	// LocalMirror is the URL of a directory mirror served by kforge, tried
+	// before the recipe's mirrors; Offline drops the recipe's mirrors.
+	LocalMirror string
+	Offline     bool
 }
 
 // choose picks the mirror for a file: the first one not skipped for it and
@@ -81,15 +112,27 @@ func (fs *Fetches) choose(mirrors []string, sha string) int {
 // file returns a state holding the pinned file under its base name,
 // fetched by checksum: BuildKit verifies the sha256, and a cached copy with
 // that digest is used without asking any mirror.
+//
+// The file's name comes from the recipe's first mirror whichever mirror
+// serves it: BuildKit keys a pinned download by digest and name, so the
+// same file from a directory mirror, a recipe mirror or an imported cache is
+// the same layer.
 func (fs *Fetches) file(mirrors []string, p, sha string) bk.State {
-	f := Fetch{Path: p, SHA256: sha, Mirrors: mirrors}
+	f := Fetch{Path: p, SHA256: sha, Name: path.Base(MirrorURL(mirrors[0], p)), Mirrors: mirrors}
 	if fs != nil {
-		f.Choice = fs.choose(mirrors, sha)
+		if fs.LocalMirror != "" {
+			f.Local = true
+			f.Mirrors = []string{fs.LocalMirror}
+			if !fs.Offline {
+				f.Mirrors = append(f.Mirrors, mirrors...)
+			}
+		}
+		f.Choice = fs.choose(f.Mirrors, sha)
 		fs.All = append(fs.All, f)
 	}
 	return bk.HTTP(f.URL(),
 		bk.Checksum(digest.NewDigestFromEncoded(digest.SHA256, sha)),
-		bk.Filename(path.Base(f.URL())),
+		bk.Filename(f.Name),
 		bk.WithCustomName(FetchStepName(f)),
 	)
 }

@@ -41,7 +41,7 @@ func (in *Inputs) Target(name string, fetches *Fetches) (bk.State, error) {
 		if err != nil {
 			return bk.State{}, err
 		}
-		return RustProgram(p, builder, in.Contexts), nil
+		return RustProgram(p, builder, in.Contexts, fetches), nil
 	}
 	if _, ok := in.Recipe.Rust[name]; ok {
 		return bk.State{}, fmt.Errorf("rust program %q was not planned", name)

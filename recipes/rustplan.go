@@ -16,7 +16,10 @@ type RustPlan struct {
 
 // Files lists the recipe-directory files the build reads.
 func (p *RustPlan) Files() []string {
-	files := []string{p.Program.Source}
+	var files []string
+	if p.Program.Source != "" {
+		files = append(files, p.Program.Source)
+	}
 	if p.Program.Crates.Vendor != "" {
 		files = append(files, p.Program.Crates.Vendor)
 	}
@@ -33,6 +36,10 @@ func PlanRust(r *Recipe, lock *Lock, lockPath, name string, fsys fs.FS) (*RustPl
 		return nil, err
 	}
 	for _, f := range []string{"Cargo.toml", "Cargo.lock"} {
+		if prog.Source == "" {
+			// A source tarball is checked when it is unpacked, in the build.
+			break
+		}
 		if _, err := fs.Stat(fsys, path.Join(prog.Source, f)); err != nil {
 			hint := ""
 			if f == "Cargo.lock" {

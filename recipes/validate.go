@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/kforge/kforge/internal/suggest"
 )
@@ -157,7 +158,13 @@ func validateKernel(r *Recipe, name string, k Kernel, loc *locator) error {
 	return nil
 }
 
-var rustBinName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var (
+	rustBinName     = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	rustVersion     = regexp.MustCompile(`^\d+\.\d+\.\d+$`)
+	rustDistFile    = regexp.MustCompile(`^(rust|rust-std|rustc|cargo)-[0-9][0-9.]*-[a-z0-9_-]+\.tar\.(gz|xz)$`)
+	rustAgentLibcs  = []string{"musl", "gnu"}
+	cargoPackageRef = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
 
 func validateRust(r *Recipe, name string, p RustProgram, loc *locator) error {
 	path := "$.rust." + name
@@ -167,23 +174,116 @@ func validateRust(r *Recipe, name string, p RustProgram, loc *locator) error {
 	if _, ok := r.Environments[p.Builder]; !ok {
 		return loc.errorf(path+".builder", "builder %q is not an environment of this recipe (have: %v)", p.Builder, SortedKeys(r.Environments))
 	}
-	if !isLocalPath(p.Source) {
+	switch {
+	case (p.Source == "") == (p.SourceArchive == nil):
+		return loc.errorf(path+".source", "name exactly one of source (a directory inside the recipe's directory) or sourceArchive (a tarball by sha256)")
+	case p.Source != "" && !isLocalPath(p.Source):
 		return loc.errorf(path+".source", "source %q must be a directory inside the recipe's directory", p.Source)
+	case p.SourceArchive != nil:
+		if err := validateArchive(path+".sourceArchive", p.SourceArchive, loc); err != nil {
+			return err
+		}
 	}
-	switch c := p.Crates; {
-	case (c.Directory == "") == (c.Vendor == ""):
-		return loc.errorf(path+".crates", "crates needs exactly one of directory (a registry in the builder environment) or vendor (a tarball)")
+	for i, tp := range p.Templates {
+		at := fmt.Sprintf("%s.templates[%d]", path, i)
+		if !isLocalPath(tp.From) || !isLocalPath(tp.To) {
+			return loc.errorf(at, "from and to must be relative paths inside the source")
+		}
+		if len(tp.Replace) == 0 {
+			return loc.errorf(at+".replace", "name the placeholders to replace")
+		}
+	}
+	if p.Package != "" && !cargoPackageRef.MatchString(p.Package) {
+		return loc.errorf(path+".package", "%q is not a cargo package name", p.Package)
+	}
+	c := p.Crates
+	kinds := 0
+	for _, set := range []bool{c.Directory != "", c.Vendor != "", c.VendorArchive != nil} {
+		if set {
+			kinds++
+		}
+	}
+	switch {
+	case kinds != 1:
+		return loc.errorf(path+".crates", "crates needs exactly one of directory (a registry in the builder environment), vendor (a tarball in the recipe's directory) or vendorArchive (a tarball by sha256)")
 	case c.Directory != "" && !filepath.IsAbs(c.Directory):
 		return loc.errorf(path+".crates.directory", "directory %q must be an absolute path inside the builder environment", c.Directory)
 	case c.Vendor != "" && !isLocalPath(c.Vendor):
 		return loc.errorf(path+".crates.vendor", "vendor tarball %q leaves the recipe's directory", c.Vendor)
+	case c.VendorArchive != nil:
+		if err := validateArchive(path+".crates.vendorArchive", c.VendorArchive, loc); err != nil {
+			return err
+		}
 	}
-	if len(p.Binaries) == 0 {
+	if t := p.Toolchain; t != nil {
+		if err := validateRustDist(path+".toolchain.dist", t.Dist, loc); err != nil {
+			return err
+		}
+	}
+	if a := p.KataAgent; a != nil {
+		if a.Libc != "" && !slices.Contains(rustAgentLibcs, a.Libc) {
+			return loc.errorf(path+".kataAgent.libc", "libc %q is not musl or gnu", a.Libc)
+		}
+		if a.SeccompLibDir != "" && !filepath.IsAbs(a.SeccompLibDir) {
+			return loc.errorf(path+".kataAgent.seccompLibDir", "%q must be an absolute path inside the builder environment", a.SeccompLibDir)
+		}
+	}
+	if len(p.BinariesOrDefault()) == 0 {
 		return loc.errorf(path+".binaries", "name the binaries to install")
 	}
 	for i, b := range p.Binaries {
 		if !rustBinName.MatchString(b) {
 			return loc.errorf(fmt.Sprintf("%s.binaries[%d]", path, i), "%q is not a cargo binary name", b)
+		}
+	}
+	return nil
+}
+
+func validateRustDist(path string, d *RustDist, loc *locator) error {
+	if d == nil {
+		return loc.errorf(path, "toolchain needs dist: {version, mirrors, files}")
+	}
+	if !rustVersion.MatchString(d.Version) {
+		return loc.errorf(path+".version", "%q is not a Rust release such as 1.92.0", d.Version)
+	}
+	if err := validateURLs(path+".mirrors", d.Mirrors, loc); err != nil {
+		return err
+	}
+	if len(d.Files) == 0 {
+		return loc.errorf(path+".files", "name the dist tarballs with their sha256, e.g. rust-%s-x86_64-unknown-linux-gnu.tar.xz: <sha256>", d.Version)
+	}
+	for _, f := range SortedKeys(d.Files) {
+		if !rustDistFile.MatchString(f) || !strings.Contains(f, "-"+d.Version+"-") {
+			return loc.errorf(path+".files.'"+f+"'", "%q is not a dist tarball of Rust %s (rust-%s-<triple>.tar.xz, rust-std-%s-<target>.tar.xz)", f, d.Version, d.Version, d.Version)
+		}
+		if !sha256Hex.MatchString(d.Files[f]) {
+			return loc.errorf(path+".files.'"+f+"'", "sha256 of %s must be 64 lower-case hex digits", f)
+		}
+	}
+	return nil
+}
+
+func validateArchive(path string, a *RemoteArchive, loc *locator) error {
+	if err := validateURLs(path+".urls", a.URLs, loc); err != nil {
+		return err
+	}
+	if !sha256Hex.MatchString(a.SHA256) {
+		return loc.errorf(path+".sha256", "sha256 must be 64 lower-case hex digits")
+	}
+	if a.Dir != "" && !isLocalPath(a.Dir) {
+		return loc.errorf(path+".dir", "dir %q must be a relative path inside the tarball", a.Dir)
+	}
+	return nil
+}
+
+func validateURLs(path string, urls []string, loc *locator) error {
+	if len(urls) == 0 {
+		return loc.errorf(path, "name at least one http:// or https:// URL")
+	}
+	for i, u := range urls {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return loc.errorf(fmt.Sprintf("%s[%d]", path, i), "%q is not an http:// or https:// URL", u)
 		}
 	}
 	return nil

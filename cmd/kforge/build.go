@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	bk "github.com/moby/buildkit/client/llb"
 	"github.com/spf13/cobra"
@@ -23,6 +24,8 @@ type buildFlags struct {
 	platform  string
 	cacheTo   []string
 	cacheFrom []string
+	mirror    string
+	offline   bool
 }
 
 func (b *buildFlags) register(cmd *cobra.Command) {
@@ -31,28 +34,53 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&b.platform, "platform", "", "target platform of a kernel: linux/amd64 or linux/arm64 (cross-compiled); default: the recipe's arch")
 	cmd.Flags().StringArrayVar(&b.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=REF[,mode=max] or type=local,dest=DIR")
 	cmd.Flags().StringArrayVar(&b.cacheFrom, "cache-from", nil, "import a build cache: type=registry,ref=REF or type=local,src=DIR")
+	cmd.Flags().StringVar(&b.mirror, "mirror", "", "directory mirror (filled by `kforge mirror sync`) tried before the recipe's mirrors for every pinned file")
+	cmd.Flags().BoolVar(&b.offline, "offline", false, "fetch pinned files only from --mirror, never from the recipe's mirrors")
 	_ = cmd.MarkFlagRequired("file")
 	_ = cmd.MarkFlagRequired("target")
 }
 
-// solveOptions are the options every solve of build and run shares.
-func (b *buildFlags) solveOptions(g *globalFlags, p *prepared) (solve.Options, error) {
-	opt := solve.Options{Progress: g.progress, LocalMounts: p.localMounts()}
+// serveMirror starts serving --mirror for the daemon. The daemon fetches
+// from 127.0.0.1, so it must run on this host: kforge's own daemon or one
+// at a unix socket.
+func (b *buildFlags) serveMirror(g *globalFlags, opt *solve.Options) (func(), error) {
+	if b.mirror == "" {
+		if b.offline {
+			return nil, fmt.Errorf("--offline needs --mirror DIR: the directory every pinned file is served from")
+		}
+		return func() {}, nil
+	}
+	if g.addr != "" && !strings.HasPrefix(g.addr, "unix://") {
+		return nil, fmt.Errorf("--mirror serves the directory on 127.0.0.1, which the daemon at %s cannot reach: use kforge's local daemon or a unix socket, or serve the directory over HTTP and list it in the recipe's mirrors", g.addr)
+	}
+	srv, err := cache.Serve(b.mirror)
+	if err != nil {
+		return nil, err
+	}
+	opt.LocalMirror, opt.Offline = srv.URL, b.offline
+	return func() { srv.Close() }, nil
+}
+
+// solveOptions are the options every solve of build and run shares. The
+// returned stop ends what they started (the --mirror server).
+func (b *buildFlags) solveOptions(g *globalFlags, p *prepared) (opt solve.Options, stop func(), err error) {
+	opt = solve.Options{Progress: g.progress, LocalMounts: p.localMounts()}
 	for _, spec := range b.cacheTo {
 		e, err := cache.ParseOption(spec, true)
 		if err != nil {
-			return opt, err
+			return opt, nil, err
 		}
 		opt.CacheExports = append(opt.CacheExports, e)
 	}
 	for _, spec := range b.cacheFrom {
 		e, err := cache.ParseOption(spec, false)
 		if err != nil {
-			return opt, err
+			return opt, nil, err
 		}
 		opt.CacheImports = append(opt.CacheImports, e)
 	}
-	return opt, nil
+	stop, err = b.serveMirror(g, &opt)
+	return opt, stop, err
 }
 
 // prepared is a recipe loaded with its lock and plans, ready to give graphs.
@@ -78,30 +106,18 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 		return nil, err
 	}
 	recipeDir := filepath.Dir(b.file)
-	in := &kllb.Inputs{Recipe: r, Lock: lock, LockPath: lockPath, Kernels: map[string]*recipes.KernelPlan{}}
-	var files []string
-	if k, ok := r.Kernels[b.target]; ok {
-		if b.platform != "" {
-			arch, ok := platformArch[b.platform]
-			if !ok {
-				return nil, fmt.Errorf("--platform %s: kernels build for linux/amd64 or linux/arm64", b.platform)
-			}
-			k.Arch = arch
-			r.Kernels[b.target] = k
+	in := newInputs(r, lock, lockPath)
+	if k, ok := r.Kernels[b.target]; ok && b.platform != "" {
+		arch, ok := platformArch[b.platform]
+		if !ok {
+			return nil, fmt.Errorf("--platform %s: kernels build for linux/amd64 or linux/arm64", b.platform)
 		}
-		plan, err := recipes.PlanKernel(r, lock, lockPath, b.target, os.DirFS(recipeDir))
-		if err != nil {
-			return nil, err
-		}
-		in.Kernels[b.target] = plan
-		files = plan.Files()
-	} else if _, ok := r.Rust[b.target]; ok {
-		plan, err := recipes.PlanRust(r, lock, lockPath, b.target, os.DirFS(recipeDir))
-		if err != nil {
-			return nil, err
-		}
-		in.Rust = map[string]*recipes.RustPlan{b.target: plan}
-		files = plan.Files()
+		k.Arch = arch
+		r.Kernels[b.target] = k
+	}
+	files, err := planTarget(in, recipeDir, b.target)
+	if err != nil {
+		return nil, err
 	}
 	if _, kernel := r.Kernels[b.target]; !kernel && b.platform != "" {
 		return nil, fmt.Errorf("--platform applies to kernel targets; %q is not a kernel", b.target)
@@ -121,6 +137,35 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+func newInputs(r *recipes.Recipe, lock *recipes.Lock, lockPath string) *kllb.Inputs {
+	return &kllb.Inputs{Recipe: r, Lock: lock, LockPath: lockPath,
+		Kernels: map[string]*recipes.KernelPlan{}, Rust: map[string]*recipes.RustPlan{}}
+}
+
+// planTarget checks a kernel's or Rust program's inputs against the
+// recipe's directory and adds its plan to in; it returns the files of the
+// recipe's directory the target reads.
+func planTarget(in *kllb.Inputs, recipeDir, target string) ([]string, error) {
+	r, fsys := in.Recipe, os.DirFS(recipeDir)
+	if _, ok := r.Kernels[target]; ok {
+		plan, err := recipes.PlanKernel(r, in.Lock, in.LockPath, target, fsys)
+		if err != nil {
+			return nil, err
+		}
+		in.Kernels[target] = plan
+		return plan.Files(), nil
+	}
+	if _, ok := r.Rust[target]; ok {
+		plan, err := recipes.PlanRust(r, in.Lock, in.LockPath, target, fsys)
+		if err != nil {
+			return nil, err
+		}
+		in.Rust[target] = plan
+		return plan.Files(), nil
+	}
+	return nil, nil
 }
 
 // recipeContext is the recipe's directory as a named context, narrowed to
@@ -164,10 +209,11 @@ step (mode=max) to a registry or directory, --cache-from imports it.`,
 			if err != nil {
 				return err
 			}
-			opt, err := b.solveOptions(g, p)
+			opt, stop, err := b.solveOptions(g, p)
 			if err != nil {
 				return err
 			}
+			defer stop()
 			for _, spec := range outputs {
 				o, err := solve.ParseOutput(spec)
 				if err != nil {
@@ -211,10 +257,11 @@ from the cache: CMD runs every time.`,
 			}
 			defer c.Close()
 			name := fmt.Sprintf("run %q", args)
-			opt, err := b.solveOptions(g, p)
+			opt, stop, err := b.solveOptions(g, p)
 			if err != nil {
 				return err
 			}
+			defer stop()
 			opt.StreamVertex = name
 			err = solve.Run(cmd.Context(), c, func(f *kllb.Fetches) (bk.State, error) {
 				env, err := p.graph(b.target, f)

@@ -100,7 +100,7 @@ func TestBuildExplainsAFileNoMirrorHasAnyMore(t *testing.T) {
 	if r.code == 0 {
 		t.Fatal("a build with a file no mirror has succeeded")
 	}
-	for _, want := range []string{"no mirror served", "bc-gone_", "does not have this file", "kforge lock"} {
+	for _, want := range []string{"is not on any mirror", "bc-gone_", "does not have this file", "kforge lock"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("error lacks %q:\n%s", want, lastLines(r.stderr, 10))
 		}

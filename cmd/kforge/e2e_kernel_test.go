@@ -210,7 +210,7 @@ func TestKernelInputErrorsAreClear(t *testing.T) {
 			[]string{"patch broken.patch does not apply", "init/version.c"}},
 		{"kernel source checksum mismatch", map[string]string{
 			"      deb: {package: linux-source-6.1, path: usr/src/linux-source-6.1.tar.xz}": "      http:\n        urls: [http://deb.debian.org/debian/pool/main/h/hello/hello_2.10-3_amd64.deb]\n        sha256: " + strings.Repeat("ab", 32)},
-			nil, []string{"hello_2.10-3_amd64.deb", "sha256:" + strings.Repeat("ab", 32), "no mirror served"}},
+			nil, []string{"hello_2.10-3_amd64.deb", "sha256:" + strings.Repeat("ab", 32), "is not on any mirror"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

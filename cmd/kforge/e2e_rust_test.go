@@ -63,16 +63,7 @@ func TestRustProgramBuildsOfflineFromDebianRegistryAndBoots(t *testing.T) {
 // crates, taken from the Debian registry of the built environment.
 func vendorTarball(t *testing.T, leaveOut string) []byte {
 	t.Helper()
-	// The environment comes out as one tar stream; only the registry is
-	// unpacked from it.
-	envTar := filepath.Join(t.TempDir(), "env.tar")
-	mustKforge(t, nil, "build", "-f", lockedRust(t), "--target", "rust", "--progress", "plain", "-o", "type=tar,dest="+envTar)
-	env := filepath.Join(t.TempDir(), "env")
-	os.MkdirAll(env, 0o755)
-	if out, err := exec.Command("tar", "-xf", envTar, "-C", env, "--wildcards", "usr/share/cargo/registry/*").CombinedOutput(); err != nil {
-		t.Fatalf("unpacking the registry from the environment: %v\n%s", err, out)
-	}
-	os.Remove(envTar)
+	env := rustEnvTree(t)
 	vendor := filepath.Join(t.TempDir(), "vendor")
 	os.MkdirAll(vendor, 0o755)
 	for _, crate := range []string{"itoa-1.0.1", "libc-0.2.139", "ryu-1.0.2", "serde-1.0.152", "serde_json-1.0.87"} {

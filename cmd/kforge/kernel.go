@@ -39,10 +39,11 @@ outside the allow-list did not land.`,
 			if plan == nil {
 				return fmt.Errorf("%q is not a kernel of %s", b.target, b.file)
 			}
-			opt, err := b.solveOptions(g, p)
+			opt, stop, err := b.solveOptions(g, p)
 			if err != nil {
 				return err
 			}
+			defer stop()
 			tmp, err := os.MkdirTemp("", "kforge-config-")
 			if err != nil {
 				return err

@@ -72,6 +72,7 @@ either it starts a local buildkitd of its own and reuses it (see kforge daemon).
 		newRunCommand(g),
 		newKernelCommand(g),
 		newBootCommand(),
+		newMirrorCommand(),
 		newDaemonCommand(g),
 		newHelperCommand(),
 	)

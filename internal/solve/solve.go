@@ -35,6 +35,10 @@ type Options struct {
 	StreamVertex string
 	Stdout       io.Writer
 	Stderr       io.Writer
+	// LocalMirror is the URL of a directory mirror that kforge serves, tried
+	// first for every pinned file; Offline makes it the only one.
+	LocalMirror string
+	Offline     bool
 }
 
 // Graph builds the graph to solve; fetches records the fetch steps and says
@@ -45,7 +49,7 @@ type Graph func(fetches *kllb.Fetches) (bk.State, error)
 // to the next mirror and solving again, until it succeeds or every mirror of
 // that file has failed.
 func Run(ctx context.Context, c *client.Client, graph Graph, opt Options) error {
-	fetches := &kllb.Fetches{Skip: map[string]int{}, Down: map[string]bool{}}
+	fetches := &kllb.Fetches{Skip: map[string]int{}, Down: map[string]bool{}, LocalMirror: opt.LocalMirror, Offline: opt.Offline}
 	var mirrorFailures []string
 	for {
 		fetches.All = nil
@@ -66,7 +70,7 @@ func Run(ctx context.Context, c *client.Client, graph Graph, opt Options) error 
 		}
 		mirrorFailures = append(mirrorFailures, describeFetchError(f, err))
 		if f.Choice+1 >= len(f.Mirrors) {
-			return &FetchError{File: f.Path, Failures: mirrorFailures}
+			return &FetchError{File: f.Display(), SHA256: f.SHA256, Failures: mirrorFailures, Local: f.Local}
 		}
 		fmt.Fprintf(opt.stderr(), "kforge: %s; trying the next mirror\n", describeFetchError(f, err))
 		fetches.Skip[f.SHA256] = f.Choice + 1
@@ -92,14 +96,19 @@ func mirrorUnreachable(err error) bool {
 // FetchError says that no mirror could serve a pinned file.
 type FetchError struct {
 	File     string
+	SHA256   string
 	Failures []string
+	Local    bool // a directory mirror (--mirror) was among those tried
 }
 
 func (e *FetchError) Error() string {
-	return fmt.Sprintf("no mirror served %s with the pinned sha256:\n  %s\n"+
-		"If the mirrors no longer carry this version (Debian drops superseded versions), "+
-		"re-resolve the lock with `kforge lock -f <recipe>`, or serve the locked file from a mirror of your own.",
-		e.File, strings.Join(e.Failures, "\n  "))
+	hint := "If the mirrors no longer carry this version (Debian drops superseded versions), " +
+		"re-resolve the lock with `kforge lock -f <recipe>`, or serve the locked file from a mirror of your own " +
+		"(`kforge mirror sync -f <recipe> DIR` where the network is reachable, then `kforge build --mirror DIR`)."
+	if e.Local {
+		hint = "Copy it into the mirror directory with `kforge mirror sync -f <recipe> DIR` where its mirrors are reachable."
+	}
+	return fmt.Sprintf("%s (sha256 %s) is not on any mirror:\n  %s\n%s", e.File, e.SHA256, strings.Join(e.Failures, "\n  "), hint)
 }
 
 // BuildKit reports a pinned download whose content differs in two forms:
@@ -159,13 +168,13 @@ func failedFetch(err error, fetches []kllb.Fetch) (kllb.Fetch, bool) {
 
 func describeFetchError(f kllb.Fetch, err error) string {
 	if got, want, ok := mismatch(err); ok {
-		msg := fmt.Sprintf("mirror %s served %s with %s, but the lock pins %s", f.Mirrors[f.Choice], f.Path, got, want)
+		msg := fmt.Sprintf("mirror %s served %s with %s, but the lock pins %s", f.Mirrors[f.Choice], f.Display(), got, want)
 		if got == emptyDigest {
 			msg += " (an empty response: the mirror does not have this file)"
 		}
 		return msg
 	}
-	return fmt.Sprintf("mirror %s could not serve %s: %v", f.Mirrors[f.Choice], f.Path, rootCause(err))
+	return fmt.Sprintf("mirror %s could not serve %s: %v", f.Mirrors[f.Choice], f.Display(), rootCause(err))
 }
 
 func rootCause(err error) string {

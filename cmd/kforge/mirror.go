@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	bk "github.com/moby/buildkit/client/llb"
+	"github.com/spf13/cobra"
+
+	"github.com/kforge/kforge/cache"
+	kllb "github.com/kforge/kforge/llb"
+	"github.com/kforge/kforge/recipes"
+)
+
+func newMirrorCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mirror",
+		Short: "Keep the pinned inputs of recipes in a directory mirror",
+	}
+	var file string
+	var targets []string
+	sync := &cobra.Command{
+		Use:   "sync -f RECIPE DIR",
+		Short: "Copy every pinned input of a recipe into a directory mirror",
+		Long: `sync copies every file the recipe's graphs fetch (the .debs of its
+package sets, kernel sources, Rust toolchains, source and vendor tarballs)
+into DIR, by sha256: DIR/sha256/<hex>, listed in DIR/index.json. Each file is
+fetched from the recipe's mirrors in order and verified before it appears;
+files already in DIR are kept. Run it where the mirrors are reachable, carry
+DIR to the build farm, and build there with no network:
+
+  kforge build -f RECIPE --target T --mirror DIR --offline -o type=local,dest=OUT
+
+A file no mirror serves is named at the end and sync exits 1; the rest of
+the mirror is still written.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := pinnedFiles(file, targets)
+			if err != nil {
+				return err
+			}
+			errOut := cmd.ErrOrStderr()
+			fmt.Fprintf(errOut, "kforge: %d pinned files in %s\n", len(files), file)
+			res, err := cache.Sync(cmd.Context(), args[0], files, func(msg string) { fmt.Fprintln(errOut, "fetch", msg) })
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(errOut, "kforge: %s: %d fetched, %d already there, %d missing\n", args[0], res.Fetched, res.Kept, len(res.Missing))
+			if len(res.Missing) > 0 {
+				for _, m := range res.Missing {
+					fmt.Fprintln(errOut, "  "+m.Error())
+				}
+				return fmt.Errorf("%d of %d pinned files could not be fetched; builds that need them will fail at their fetch", len(res.Missing), len(files))
+			}
+			return nil
+		},
+	}
+	sync.Flags().StringVarP(&file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
+	sync.Flags().StringArrayVar(&targets, "target", nil, "target whose inputs to copy (repeatable); default: every target")
+	_ = sync.MarkFlagRequired("file")
+	cmd.AddCommand(sync)
+	return cmd
+}
+
+// pinnedFiles lists every file the graphs of the targets fetch, each once,
+// with every URL it may be fetched from in the order a build tries them.
+func pinnedFiles(recipePath string, targets []string) ([]cache.File, error) {
+	r, err := recipes.Load(recipePath)
+	if err != nil {
+		return nil, err
+	}
+	lockPath := recipes.LockPath(recipePath)
+	lock, err := recipes.ReadLock(lockPath)
+	if err != nil {
+		return nil, err
+	}
+	if len(targets) == 0 {
+		targets = kllb.TargetNames(r)
+	}
+	in := newInputs(r, lock, lockPath)
+	in.Contexts = kllb.Contexts{Helper: bk.Scratch(), Recipe: bk.Scratch()}
+	seen := map[string]bool{}
+	var files []cache.File
+	for _, t := range targets {
+		if _, err := planTarget(in, filepath.Dir(recipePath), t); err != nil {
+			return nil, err
+		}
+		rec := &kllb.Fetches{}
+		if _, err := in.Target(t, rec); err != nil {
+			return nil, err
+		}
+		for _, f := range rec.All {
+			if seen[f.SHA256] {
+				continue
+			}
+			seen[f.SHA256] = true
+			cf := cache.File{Name: f.Name, SHA256: f.SHA256}
+			for i := range f.Mirrors {
+				cf.URLs = append(cf.URLs, f.MirrorURL(i))
+			}
+			files = append(files, cf)
+		}
+	}
+	return files, nil
+}
+

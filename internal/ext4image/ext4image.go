@@ -1,0 +1,572 @@
+// Package ext4image makes an ext4 filesystem image from a directory tree,
+// reproducibly and without privileges.
+//
+// The same tree content gives the same bytes: entries are created in sorted
+// path order whatever order they were created in on the host, every inode's
+// atime, ctime and crtime is SOURCE_DATE_EPOCH, mtimes later than it are
+// clamped to it, and the UUID, htree hash seed and superblock times are fixed.
+// Owners, modes (setuid, setgid, sticky), symlinks, hard links, device nodes,
+// fifos and xattrs are kept. Nothing is mounted and no loop device is used:
+// mkfs.ext4 formats a regular file and debugfs fills it, so the only
+// requirement is that the source tree is readable.
+//
+// The tools are e2fsprogs' mkfs.ext4, debugfs and e2fsck (1.47.0 in Debian
+// 12), looked up on PATH and then in /usr/sbin and /sbin.
+package ext4image
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+const (
+	mib = 1 << 20
+	// inodeSize is mke2fs's default for ext4. 256-byte inodes have room
+	// for nanosecond and post-2038 times, crtime and small xattrs.
+	inodeSize = 256
+	// bytesPerFreeInode is mke2fs's default inode_ratio, used for the free
+	// space the image is given beyond its content.
+	bytesPerFreeInode = 16384
+)
+
+// Options says how the image is made. The zero value of each field but Epoch
+// has a usable default.
+type Options struct {
+	// Epoch is SOURCE_DATE_EPOCH: the atime, ctime and crtime of every
+	// inode, the superblock's times, and the latest mtime (later ones are
+	// clamped to it).
+	Epoch int64
+	// UUID is the filesystem UUID. Empty: derived from Label, Epoch and
+	// the tree's names, owners, modes, sizes and mtimes, so that different
+	// trees get different UUIDs and the same tree the same one.
+	UUID string
+	// HashSeed seeds the hash of indexed directories. Empty: derived from
+	// the UUID.
+	HashSeed string
+	// Label is the volume label, at most 16 bytes.
+	Label string
+	// SizeBytes fixes the image size, a multiple of BlockSize. 0: the
+	// size is computed: the tree's data blocks, the inode tables and the
+	// filesystem's own metadata, plus FreeBytes, rounded up to AlignBytes.
+	// A fixed size that the tree does not fit gives a *TooSmallError.
+	SizeBytes int64
+	// FreeBytes is free space added to a computed size (with inodes for
+	// it, one per 16 KiB). It is not enforced on a fixed size.
+	FreeBytes int64
+	// AlignBytes rounds a computed size up; default 128 MiB, so that
+	// small changes to the tree rarely change the image size.
+	AlignBytes int64
+	// BlockSize is the filesystem block size: 1024, 2048 or 4096
+	// (default).
+	BlockSize int
+	// Journal adds an ext4 journal. Off by default: the image is meant to
+	// be mounted read-only, and a journal only adds bytes.
+	Journal bool
+	// Staging is a directory for scratch files (the debugfs command file,
+	// xattr values, the mke2fs configuration), for example an empty tmpfs;
+	// a subdirectory is made in it and removed afterwards. Empty: the
+	// system's temporary directory. The tree itself is never copied: the
+	// image is filled from src directly, and written beside out.
+	Staging string
+}
+
+// Result describes a finished image.
+type Result struct {
+	// SizeBytes is the image file's size.
+	SizeBytes int64
+	// Inodes is the number of inodes the tree takes, the root included
+	// and a hard-linked file counted once.
+	Inodes int64
+	// InodesTotal is the number of inodes the filesystem has.
+	InodesTotal int64
+	// DataBytes is the space the tree's content takes in the image: file
+	// data, directory, symlink, extent and xattr blocks.
+	DataBytes int64
+	// FreeBytes is the free space left in the filesystem.
+	FreeBytes int64
+	// Skipped lists entries that were not copied: sockets, which debugfs
+	// cannot make with a correct directory entry and which mean nothing in
+	// an image.
+	Skipped []string
+}
+
+// TooSmallError is returned when the tree does not fit a fixed SizeBytes.
+type TooSmallError struct {
+	// DataBytes is the space the tree needs (an estimate from the source,
+	// or what failed to fit).
+	DataBytes int64
+	// Inodes is the number of inodes the tree needs.
+	Inodes int64
+	// SizeBytes is the fixed image size.
+	SizeBytes int64
+}
+
+func (e *TooSmallError) Error() string {
+	return fmt.Sprintf("the rootfs (%d MiB of data in %d inodes) does not fit the fixed image size of %d MiB",
+		(e.DataBytes+mib-1)/mib, e.Inodes, e.SizeBytes/mib)
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+func (o Options) check() (Options, error) {
+	if o.BlockSize == 0 {
+		o.BlockSize = 4096
+	}
+	if o.BlockSize != 1024 && o.BlockSize != 2048 && o.BlockSize != 4096 {
+		return o, fmt.Errorf("ext4image: block size %d: want 1024, 2048 or 4096", o.BlockSize)
+	}
+	bs := int64(o.BlockSize)
+	if o.AlignBytes == 0 {
+		o.AlignBytes = 128 * mib
+	}
+	if o.AlignBytes < 0 || o.SizeBytes < 0 || o.FreeBytes < 0 || o.Epoch < 0 {
+		return o, fmt.Errorf("ext4image: negative AlignBytes, SizeBytes, FreeBytes or Epoch")
+	}
+	o.AlignBytes = roundUp(o.AlignBytes, bs)
+	if o.SizeBytes%bs != 0 {
+		return o, fmt.Errorf("ext4image: SizeBytes %d is not a multiple of the block size %d", o.SizeBytes, bs)
+	}
+	if len(o.Label) > 16 {
+		return o, fmt.Errorf("ext4image: label %q is longer than 16 bytes", o.Label)
+	}
+	o.UUID = strings.ToLower(o.UUID)
+	o.HashSeed = strings.ToLower(o.HashSeed)
+	for _, u := range []string{o.UUID, o.HashSeed} {
+		if u != "" && !uuidRE.MatchString(u) {
+			return o, fmt.Errorf("ext4image: %q is not a UUID", u)
+		}
+	}
+	return o, nil
+}
+
+func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }
+
+// Build writes the ext4 image of the tree at src (src itself is the root
+// directory) to out. The image is made in a temporary file beside out and
+// renamed over it only when complete and checked by e2fsck, so a failure
+// leaves no out behind.
+func Build(src, out string, opt Options) (Result, error) {
+	opt, err := opt.check()
+	if err != nil {
+		return Result{}, err
+	}
+	tools, err := findTools()
+	if err != nil {
+		return Result{}, err
+	}
+	if src, err = filepath.Abs(src); err != nil {
+		return Result{}, err
+	}
+	bs := int64(opt.BlockSize)
+	t, err := scanTree(src, bs)
+	if err != nil {
+		return Result{}, fmt.Errorf("ext4image: %w", err)
+	}
+	if opt.UUID == "" {
+		opt.UUID = deriveUUID("uuid", opt.Label, opt.Epoch, t.digest(opt.Epoch))
+	}
+	if opt.HashSeed == "" {
+		opt.HashSeed = deriveUUID("hash_seed", opt.UUID)
+	}
+
+	stagingParent := opt.Staging
+	if stagingParent == "" {
+		stagingParent = os.TempDir()
+	}
+	scratch, err := os.MkdirTemp(stagingParent, "ext4image-")
+	if err != nil {
+		return Result{}, fmt.Errorf("ext4image: staging: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+
+	b := &builder{opt: opt, tools: tools, t: t, bs: bs, scratch: scratch}
+	b.conf = filepath.Join(scratch, "mke2fs.conf")
+	if err := os.WriteFile(b.conf, []byte(mke2fsConf), 0o644); err != nil {
+		return Result{}, fmt.Errorf("ext4image: %w", err)
+	}
+	b.script = filepath.Join(scratch, "debugfs.cmds")
+	if err := writeScript(b.script, scratch, t, opt.Epoch); err != nil {
+		return Result{}, fmt.Errorf("ext4image: %w", err)
+	}
+
+	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	if err != nil {
+		return Result{}, fmt.Errorf("ext4image: %w", err)
+	}
+	b.img = f.Name()
+	done := false
+	defer func() {
+		f.Close()
+		if !done {
+			os.Remove(b.img)
+		}
+	}()
+	b.f = f
+
+	res, err := b.build()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return Result{}, fmt.Errorf("ext4image: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return Result{}, fmt.Errorf("ext4image: %w", err)
+	}
+	if err := os.Rename(b.img, out); err != nil {
+		return Result{}, fmt.Errorf("ext4image: %w", err)
+	}
+	done = true
+	return res, nil
+}
+
+type toolPaths struct{ mkfs, debugfs, e2fsck string }
+
+func findTools() (toolPaths, error) {
+	var p toolPaths
+	for _, x := range []struct {
+		name string
+		dst  *string
+	}{{"mkfs.ext4", &p.mkfs}, {"debugfs", &p.debugfs}, {"e2fsck", &p.e2fsck}} {
+		path, err := exec.LookPath(x.name)
+		if err != nil {
+			for _, dir := range []string{"/usr/sbin", "/sbin"} {
+				if _, serr := os.Stat(filepath.Join(dir, x.name)); serr == nil {
+					path, err = filepath.Join(dir, x.name), nil
+					break
+				}
+			}
+		}
+		if err != nil {
+			return p, fmt.Errorf("ext4image: %s (e2fsprogs) not found on PATH, /usr/sbin or /sbin", x.name)
+		}
+		*x.dst = path
+	}
+	return p, nil
+}
+
+// mke2fsConf replaces the host's /etc/mke2fs.conf so that the image does not
+// depend on it. The ext4 features are Debian 12's defaults (no orphan_file,
+// no metadata_csum_seed, so kernels from 4.x on mount it). The usage type
+// "image" stops mke2fs from switching to 1 KiB blocks and a denser inode
+// ratio for small sizes.
+const mke2fsConf = `[defaults]
+	base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
+	default_mntopts = acl,user_xattr
+	enable_periodic_fsck = 0
+	blocksize = 4096
+	inode_size = 256
+	inode_ratio = 16384
+
+[fs_types]
+	ext4 = {
+		features = has_journal,extent,huge_file,flex_bg,metadata_csum,64bit,dir_nlink,extra_isize
+	}
+	image = {
+		inode_ratio = 16384
+	}
+`
+
+type builder struct {
+	opt     Options
+	tools   toolPaths
+	t       *tree
+	bs      int64
+	scratch string
+	conf    string
+	script  string
+	img     string
+	f       *os.File
+}
+
+// env is the environment of the e2fsprogs tools: the caller's, less
+// anything that changes what they write, plus the fixed time and config.
+func (b *builder) env() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "E2FSPROGS_") || strings.HasPrefix(k, "MKE2FS_") ||
+			strings.HasPrefix(k, "E2FSCK_") || strings.HasPrefix(k, "DEBUGFS_") ||
+			strings.HasPrefix(k, "LC_") || k == "LANG" || k == "LANGUAGE" || k == "PAGER" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env,
+		"LC_ALL=C", // error messages are matched below
+		"E2FSPROGS_FAKE_TIME="+strconv.FormatInt(b.opt.Epoch, 10),
+		"MKE2FS_CONFIG="+b.conf,
+		"DEBUGFS_PAGER=__none__",
+	)
+}
+
+func (b *builder) run(name string, args ...string) (stdout, stderr []byte, err error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = b.env()
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.Bytes(), e.Bytes(), err
+}
+
+// mkfs formats the temporary file as an empty filesystem of size bytes
+// with n inodes and returns its superblock.
+func (b *builder) mkfs(size, n int64) (*superblock, error) {
+	if err := b.f.Truncate(0); err != nil {
+		return nil, err
+	}
+	if err := b.f.Truncate(size); err != nil {
+		return nil, err
+	}
+	args := []string{"-q", "-F", "-t", "ext4", "-T", "image",
+		"-b", strconv.FormatInt(b.bs, 10), "-I", strconv.Itoa(inodeSize),
+		"-N", strconv.FormatInt(n, 10), "-m", "0",
+		"-U", b.opt.UUID,
+		"-E", "hash_seed=" + b.opt.HashSeed + ",root_owner=0:0",
+		"-L", b.opt.Label,
+	}
+	if !b.opt.Journal {
+		args = append(args, "-O", "^has_journal")
+	}
+	args = append(args, b.img)
+	stdout, stderr, err := b.run(b.tools.mkfs, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ext4image: mkfs.ext4 %s: %v: %s", strings.Join(args, " "),
+			err, strings.TrimSpace(string(stdout)+string(stderr)))
+	}
+	return readSuperblock(b.img)
+}
+
+// need is what the tree takes beyond an empty filesystem: blocks (with a
+// margin over the estimate for allocation the estimate does not see) and
+// inodes (the root and lost+found exist already).
+func (b *builder) need() (blocks, inodes int64) {
+	blocks = b.t.blocks + b.t.blocks/100 + 64
+	inodes = b.t.inodes - 1
+	for _, c := range b.t.root.children {
+		if c.name == "lost+found" {
+			inodes--
+		}
+	}
+	return blocks, inodes
+}
+
+// inodeCount is the -N for an image of size bytes: the tree's inodes, the
+// reserved ones, and one per 16 KiB of the space the content leaves free.
+func (b *builder) inodeCount(size, needBlocks int64) int64 {
+	free := size - needBlocks*b.bs
+	if free < 0 {
+		free = 0
+	}
+	return b.t.inodes + 16 + free/bytesPerFreeInode
+}
+
+func (b *builder) tooSmall(needBlocks int64) error {
+	return &TooSmallError{DataBytes: needBlocks * b.bs, Inodes: b.t.inodes, SizeBytes: b.opt.SizeBytes}
+}
+
+// format makes the empty filesystem: at the fixed size, or at the smallest
+// aligned size whose free space, measured on the formatted filesystem,
+// holds the tree and FreeBytes.
+func (b *builder) format(needBlocks, needInodes int64) (*superblock, error) {
+	fits := func(sb *superblock, extra int64) bool {
+		return sb.freeBlocks >= needBlocks+extra && sb.freeInodes >= needInodes
+	}
+	if b.opt.SizeBytes > 0 {
+		size := b.opt.SizeBytes
+		n := b.inodeCount(size, needBlocks)
+		if needBlocks*b.bs+n*inodeSize > size {
+			return nil, b.tooSmall(needBlocks)
+		}
+		sb, err := b.mkfs(size, n)
+		if err != nil {
+			return nil, err
+		}
+		if !fits(sb, 0) {
+			return nil, b.tooSmall(needBlocks)
+		}
+		return sb, nil
+	}
+
+	align := b.opt.AlignBytes
+	freeBlocks := (b.opt.FreeBytes + b.bs - 1) / b.bs
+	content := (needBlocks + freeBlocks) * b.bs
+	// A first guess at the metadata: inode tables, bitmaps and group
+	// descriptors with their reserve for growth, about 2%.
+	size := roundUp(content+b.t.inodes*inodeSize+content/50+mib, align)
+	var best int64
+	tried := map[int64]bool{}
+	var sb *superblock
+	for i := 0; i < 8; i++ {
+		var err error
+		if sb, err = b.mkfs(size, b.inodeCount(size, needBlocks)); err != nil {
+			return nil, err
+		}
+		tried[size] = true
+		ok := fits(sb, freeBlocks)
+		if ok && (best == 0 || size < best) {
+			best = size
+		}
+		// The metadata measured at this size is at least what a
+		// smaller size needs, so next is enough when it is smaller.
+		next := roundUp(content+(sb.blocks-sb.freeBlocks)*b.bs, align)
+		if !ok && next <= size {
+			next = size + align
+		}
+		if tried[next] {
+			break
+		}
+		if ok && next > size {
+			break
+		}
+		size = next
+	}
+	if best == 0 {
+		return nil, fmt.Errorf("ext4image: could not find an image size for %d blocks of content", needBlocks)
+	}
+	if size != best {
+		return b.mkfs(best, b.inodeCount(best, needBlocks))
+	}
+	return sb, nil
+}
+
+func (b *builder) build() (Result, error) {
+	needBlocks, needInodes := b.need()
+	for attempt := 0; ; attempt++ {
+		empty, err := b.format(needBlocks, needInodes)
+		if err != nil {
+			return Result{}, err
+		}
+		err = b.populate()
+		var nospace errNoSpace
+		if errors.As(err, &nospace) {
+			// The estimate was short (it should not be).
+			if b.opt.SizeBytes > 0 {
+				return Result{}, b.tooSmall(needBlocks)
+			}
+			if attempt < 2 {
+				needBlocks += needBlocks/4 + b.opt.AlignBytes/b.bs
+				continue
+			}
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		if err := setWriteTime(b.img, b.opt.Epoch); err != nil {
+			return Result{}, fmt.Errorf("ext4image: %w", err)
+		}
+		if stdout, stderr, err := b.run(b.tools.e2fsck, "-fn", b.img); err != nil {
+			return Result{}, fmt.Errorf("ext4image: e2fsck -fn finds the image inconsistent: %v: %s", err,
+				strings.TrimSpace(string(stdout)+string(stderr)))
+		}
+		sb, err := readSuperblock(b.img)
+		if err != nil {
+			return Result{}, fmt.Errorf("ext4image: %w", err)
+		}
+		return Result{
+			SizeBytes:   sb.blocks * b.bs,
+			Inodes:      b.t.inodes,
+			InodesTotal: sb.inodes,
+			DataBytes:   (empty.freeBlocks - sb.freeBlocks) * b.bs,
+			FreeBytes:   sb.freeBlocks * b.bs,
+			Skipped:     b.t.skipped,
+		}, nil
+	}
+}
+
+var bannerRE = regexp.MustCompile(`^debugfs [0-9][0-9.]* \([^)]*\)$`)
+
+type errNoSpace struct{ msg string }
+
+func (e errNoSpace) Error() string { return e.msg }
+
+// populate runs the debugfs script. debugfs exits 0 whatever its commands
+// do, so any stderr line beyond its version banner is a failure.
+func (b *builder) populate() error {
+	_, stderr, err := b.run(b.tools.debugfs, "-w", "-f", b.script, b.img)
+	var msgs []string
+	for _, l := range strings.Split(string(stderr), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || bannerRE.MatchString(l) {
+			continue
+		}
+		msgs = append(msgs, l)
+	}
+	if err == nil && len(msgs) == 0 {
+		return nil
+	}
+	all := strings.Join(msgs, "\n")
+	if len(msgs) > 20 {
+		all = strings.Join(msgs[:20], "\n") + fmt.Sprintf("\n(%d more lines)", len(msgs)-20)
+	}
+	msg := fmt.Sprintf("ext4image: debugfs: %v: %s", err, all)
+	if err == nil {
+		msg = "ext4image: debugfs: " + all
+	}
+	if strings.Contains(all, "Could not allocate") || strings.Contains(all, "No space left") {
+		return errNoSpace{msg}
+	}
+	return errors.New(msg)
+}
+
+// digest hashes what the image is made of, in scan order, without host
+// details such as inode numbers or atimes: the default UUID.
+func (t *tree) digest(epoch int64) []byte {
+	h := sha256.New()
+	var walk func(n *node)
+	num := func(v ...int64) {
+		for _, x := range v {
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], uint64(x))
+			h.Write(b[:])
+		}
+	}
+	walk = func(n *node) {
+		io.WriteString(h, n.path+"\x00"+n.target+"\x00")
+		sec, nsec := n.st.Mtim.Sec, n.st.Mtim.Nsec
+		if sec > epoch || (sec == epoch && nsec > 0) {
+			sec, nsec = epoch, 0
+		}
+		size := n.st.Size
+		if n.isDir() {
+			size = 0 // directory sizes depend on the host filesystem
+		}
+		num(int64(n.mode()), int64(n.st.Uid), int64(n.st.Gid), size, sec, nsec, int64(n.st.Rdev))
+		if n.st.Nlink > 1 && !n.isDir() {
+			num(int64(t.links[linkKey{n.st.Dev, n.st.Ino}]))
+		}
+		for _, x := range n.xattrs {
+			io.WriteString(h, x.name+"\x00")
+			num(int64(len(x.value)))
+			h.Write(x.value)
+		}
+		for _, c := range n.children {
+			walk(c)
+		}
+	}
+	walk(t.root)
+	return h.Sum(nil)
+}
+
+// deriveUUID makes a name-based (version 5 layout) UUID from its parts.
+func deriveUUID(parts ...any) string {
+	h := sha256.New()
+	io.WriteString(h, "kforge ext4image")
+	for _, p := range parts {
+		fmt.Fprintf(h, "\x00%v", p)
+	}
+	u := h.Sum(nil)[:16]
+	u[6] = u[6]&0x0f | 0x50
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}

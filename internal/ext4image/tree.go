@@ -1,0 +1,264 @@
+package ext4image
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// node is one directory entry of the source tree, read once up front so that
+// the sizing and the debugfs script both see the same snapshot.
+type node struct {
+	name     string // entry name; "" for the root
+	path     string // path inside the image: "/" for the root, "/a/b" below it
+	src      string // path on the host
+	st       unix.Stat_t
+	target   string  // symlink target
+	children []*node // directories only, sorted by name (bytes)
+	xattrs   []xattr // sorted by name
+}
+
+type xattr struct {
+	name  string
+	value []byte
+}
+
+type linkKey struct{ dev, ino uint64 }
+
+// tree is the scanned source with the counts the sizing needs.
+type tree struct {
+	root *node
+	// links counts the names each multiply linked non-directory has inside
+	// the tree: that, not st_nlink (which counts names outside it too), is
+	// the link count the image gets.
+	links map[linkKey]int
+	// inodes is the number of inodes the tree needs, root included and a
+	// hard-linked file counted once.
+	inodes int64
+	// blocks is an upper estimate of the blocks the tree's content takes:
+	// file data, directory blocks, long symlinks, extent index blocks and
+	// external xattr blocks.
+	blocks int64
+	// skipped lists entries that are not copied (sockets).
+	skipped []string
+}
+
+// skipXattr reports xattrs that belong to the machine the tree sits on
+// rather than to the tree: overlayfs bookkeeping and the host's SELinux
+// labels. Copying them would make the image depend on the build host.
+func skipXattr(name string) bool {
+	return strings.HasPrefix(name, "trusted.overlay.") || name == "security.selinux"
+}
+
+func scanTree(src string, blockSize int64) (*tree, error) {
+	t := &tree{links: map[linkKey]int{}}
+	root := &node{path: "/", src: src}
+	if err := unix.Lstat(src, &root.st); err != nil {
+		return nil, &os.PathError{Op: "lstat", Path: src, Err: err}
+	}
+	if root.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("%s: not a directory", src)
+	}
+	t.root = root
+	if err := t.scan(root, blockSize); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *tree) scan(n *node, bs int64) error {
+	xs, err := readXattrs(n.src)
+	if err != nil {
+		return err
+	}
+	n.xattrs = xs
+	t.blocks += xattrBlocks(xs)
+
+	switch n.st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		t.inodes++
+		ents, err := os.ReadDir(n.src) // sorted by name
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(ents))
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		sort.Strings(names) // byte order, whatever ReadDir promises
+		var dirNames []string
+		for _, name := range names {
+			if strings.ContainsAny(name, "\n\r") {
+				// debugfs reads its script line by line.
+				return fmt.Errorf("%s: file names with a newline or carriage return cannot be written", filepath.Join(n.src, name))
+			}
+			c := &node{name: name, path: joinImage(n.path, name), src: filepath.Join(n.src, name)}
+			if err := unix.Lstat(c.src, &c.st); err != nil {
+				return &os.PathError{Op: "lstat", Path: c.src, Err: err}
+			}
+			if c.st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+				// debugfs can only make a socket with the wrong directory
+				// entry type; a socket in an image has no listener anyway.
+				t.skipped = append(t.skipped, c.path)
+				continue
+			}
+			if n.path == "/" && name == "lost+found" && c.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return fmt.Errorf("%s: lost+found at the top of the tree must be a directory", c.src)
+			}
+			n.children = append(n.children, c)
+			dirNames = append(dirNames, name)
+			if err := t.scan(c, bs); err != nil {
+				return err
+			}
+		}
+		t.blocks += dirBlocks(dirNames, bs)
+	case unix.S_IFREG:
+		if t.firstLink(n) {
+			t.inodes++
+			t.blocks += fileBlocks(n.st.Size, bs)
+		}
+	case unix.S_IFLNK:
+		target, err := os.Readlink(n.src)
+		if err != nil {
+			return err
+		}
+		if strings.ContainsAny(target, "\n\r") {
+			return fmt.Errorf("%s: symlink targets with a newline or carriage return cannot be written", n.src)
+		}
+		n.target = target
+		if t.firstLink(n) {
+			t.inodes++
+			if len(target) >= 60 { // longer targets leave the inode for a block
+				t.blocks++
+			}
+		}
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
+		if t.firstLink(n) {
+			t.inodes++
+		}
+	default:
+		return fmt.Errorf("%s: unsupported file type %#o", n.src, n.st.Mode&unix.S_IFMT)
+	}
+	return nil
+}
+
+// firstLink counts a name of n and reports whether it is the first name of
+// its inode met in the scan.
+func (t *tree) firstLink(n *node) bool {
+	if n.st.Nlink <= 1 {
+		return true
+	}
+	k := linkKey{n.st.Dev, n.st.Ino}
+	t.links[k]++
+	return t.links[k] == 1
+}
+
+func joinImage(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
+
+// fileBlocks is an upper bound of the blocks a regular file takes: every
+// block of its size (debugfs leaves all-zero blocks as holes, so sparse
+// files take less) plus an extent index block once the file needs more
+// extents than the four the inode holds. An extent maps at most 32768
+// blocks, and allocation may be split where backup superblocks sit.
+func fileBlocks(size, bs int64) int64 {
+	b := (size + bs - 1) / bs
+	extents := b/32768 + 3
+	if b > 4 && extents > 4 {
+		b += 1 + extents/340
+	}
+	return b
+}
+
+// dirBlocks is an upper bound of a directory's blocks: entries filled in
+// creation order (libext2fs never splits an entry across blocks), each
+// block keeping 12 bytes for the checksum tail, plus extent index blocks for
+// a directory whose blocks are scattered among file data.
+func dirBlocks(names []string, bs int64) int64 {
+	const tail = 12
+	blocks, used := int64(1), int64(12+12) // "." and ".."
+	for _, n := range names {
+		rec := (8 + int64(len(n)) + 3) &^ 3
+		if used+rec > bs-tail {
+			blocks++
+			used = 0
+		}
+		used += rec
+	}
+	if blocks > 4 {
+		blocks += 1 + blocks/340
+	}
+	return blocks
+}
+
+// xattrBlocks is 1 when the xattrs will not fit in the 256-byte inode's
+// spare 96 bytes and need a block of their own.
+func xattrBlocks(xs []xattr) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	size := 4 + 4 // header magic and the end marker
+	for _, x := range xs {
+		size += 16 + (len(x.name)+3)&^3 + (len(x.value)+3)&^3
+	}
+	if size > 96 {
+		return 1
+	}
+	return 0
+}
+
+func readXattrs(path string) ([]xattr, error) {
+	size, err := unix.Llistxattr(path, nil)
+	if err != nil {
+		if errors.Is(err, unix.ENOTSUP) { // the source filesystem has none
+			return nil, nil
+		}
+		return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+	}
+	if size == 0 {
+		return nil, nil
+	}
+	buf := make([]byte, size)
+	size, err = unix.Llistxattr(path, buf)
+	if err != nil {
+		return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+	}
+	var xs []xattr
+	for _, name := range strings.Split(string(buf[:size]), "\x00") {
+		if name == "" || skipXattr(name) {
+			continue
+		}
+		vsize, err := unix.Lgetxattr(path, name, nil)
+		if err != nil {
+			if errors.Is(err, unix.ENODATA) {
+				continue
+			}
+			return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+		}
+		val := make([]byte, vsize)
+		if vsize > 0 {
+			vsize, err = unix.Lgetxattr(path, name, val)
+			if err != nil {
+				return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+			}
+		}
+		xs = append(xs, xattr{name: name, value: val[:vsize]})
+	}
+	sort.Slice(xs, func(i, j int) bool { return xs[i].name < xs[j].name })
+	return xs, nil
+}
+
+// mode is the inode's i_mode: Linux and ext4 share the type and permission
+// bits.
+func (n *node) mode() uint32 { return n.st.Mode & (unix.S_IFMT | 07777) }
+
+func (n *node) isDir() bool { return n.st.Mode&unix.S_IFMT == unix.S_IFDIR }

@@ -20,6 +20,8 @@ type Inputs struct {
 	Kernels  map[string]*recipes.KernelPlan
 	Rust     map[string]*recipes.RustPlan
 	Contexts Contexts
+	// Digests identify the recipe and lock in a guest rootfs's metadata.
+	Digests GuestDigests
 }
 
 // Target returns the graph of a named target: an environment's root
@@ -46,7 +48,44 @@ func (in *Inputs) Target(name string, fetches *Fetches) (bk.State, error) {
 	if _, ok := in.Recipe.Rust[name]; ok {
 		return bk.State{}, fmt.Errorf("rust program %q was not planned", name)
 	}
+	if _, ok := in.Recipe.Rootfs[name]; ok {
+		return in.rootfs(name, fetches)
+	}
+	if img, ok := in.Recipe.Images[name]; ok {
+		rootfs, err := in.rootfs(img.Rootfs, fetches)
+		if err != nil {
+			return bk.State{}, err
+		}
+		builder, err := in.environment(img.Builder, fetches)
+		if err != nil {
+			return bk.State{}, err
+		}
+		return DiskImage(in.Recipe, name, rootfs, builder, in.Contexts), nil
+	}
+	if initrd, ok := in.Recipe.Initrds[name]; ok {
+		rootfs, err := in.rootfs(initrd.Rootfs, fetches)
+		if err != nil {
+			return bk.State{}, err
+		}
+		return InitrdImage(in.Recipe, name, rootfs, in.Contexts), nil
+	}
 	return bk.State{}, fmt.Errorf("%s has no target %q; its targets are: %s", in.Recipe.Path, name, strings.Join(TargetNames(in.Recipe), ", "))
+}
+
+// rootfs is a guest rootfs: its base environment with the agent built by
+// its rust target and Kata's wiring.
+func (in *Inputs) rootfs(name string, fetches *Fetches) (bk.State, error) {
+	fs := in.Recipe.Rootfs[name]
+	le, err := in.Lock.Environment(in.Recipe, in.LockPath, fs.Base)
+	if err != nil {
+		return bk.State{}, err
+	}
+	base := Environment(in.Recipe, le, fs.Base, in.Contexts, fetches)
+	agent, err := in.Target(fs.Agent, fetches)
+	if err != nil {
+		return bk.State{}, err
+	}
+	return Rootfs(in.Recipe, name, base, agent, le, in.Digests), nil
 }
 
 // KernelConfigOnly returns a kernel's configured object tree without
@@ -82,6 +121,10 @@ func (in *Inputs) kernelParts(name string, fetches *Fetches) (*recipes.KernelPla
 
 // TargetNames lists the targets a recipe offers.
 func TargetNames(r *recipes.Recipe) []string {
-	names := append(recipes.SortedKeys(r.Environments), recipes.SortedKeys(r.Kernels)...)
-	return slices.Sorted(slices.Values(append(names, recipes.SortedKeys(r.Rust)...)))
+	var names []string
+	for _, section := range [][]string{recipes.SortedKeys(r.Environments), recipes.SortedKeys(r.Kernels), recipes.SortedKeys(r.Rust),
+		recipes.SortedKeys(r.Rootfs), recipes.SortedKeys(r.Images), recipes.SortedKeys(r.Initrds)} {
+		names = append(names, section...)
+	}
+	return slices.Sorted(slices.Values(names))
 }

@@ -26,6 +26,12 @@ type Recipe struct {
 	Kernels map[string]Kernel `yaml:"kernels,omitempty" json:"kernels,omitempty"`
 	// Rust are Rust programs built offline; each is a build target of its own name.
 	Rust map[string]RustProgram `yaml:"rust,omitempty" json:"rust,omitempty"`
+	// Rootfs are Kata guest root filesystems; each is a build target.
+	Rootfs map[string]Rootfs `yaml:"rootfs,omitempty" json:"rootfs,omitempty"`
+	// Images are Kata disk images (kata-containers.img); each is a target.
+	Images map[string]Image `yaml:"images,omitempty" json:"images,omitempty"`
+	// Initrds are Kata initrds (kata-containers-initrd.img); each is a target.
+	Initrds map[string]Initrd `yaml:"initrds,omitempty" json:"initrds,omitempty"`
 
 	// Path is the file the recipe was read from (not part of the format).
 	Path string `yaml:"-" json:"-"`

@@ -41,23 +41,21 @@ func validate(r *Recipe, loc *locator) error {
 			return err
 		}
 	}
+	if err := validateTargetNames(r, loc); err != nil {
+		return err
+	}
 	for _, name := range SortedKeys(r.Rust) {
-		_, env := r.Environments[name]
-		_, kernel := r.Kernels[name]
-		if env || kernel {
-			return loc.errorf("$.rust."+name, "rust program %q has the name of another target: target names must be unique", name)
-		}
 		if err := validateRust(r, name, r.Rust[name], loc); err != nil {
 			return err
 		}
 	}
 	for _, name := range SortedKeys(r.Kernels) {
-		if _, clash := r.Environments[name]; clash {
-			return loc.errorf("$.kernels."+name, "kernel %q has the name of an environment: target names must be unique", name)
-		}
 		if err := validateKernel(r, name, r.Kernels[name], loc); err != nil {
 			return err
 		}
+	}
+	if err := validateGuest(r, loc); err != nil {
+		return err
 	}
 	return nil
 }

@@ -14,13 +14,18 @@ func newBootCommand() *cobra.Command {
 	var o boot.Options
 	var quiet bool
 	cmd := &cobra.Command{
-		Use:   "boot --kernel FILE [--initrd FILE] [--expect TEXT] [--timeout S]",
+		Use:   "boot --kernel FILE [--initrd FILE | --image FILE] [--expect TEXT] [--timeout S]",
 		Short: "Boot a kernel in QEMU and wait for a line on its serial console",
 		Long: `boot starts the kernel in qemu-system-x86_64 (software emulation unless
 --accel kvm) with its serial console on stdout. With
 --expect it passes as soon as TEXT appears on the console and fails when QEMU
 exits first or the timeout passes; the guest should reboot or power off when
-done (QEMU runs with -no-reboot, and panic=-1 is on the command line).`,
+done (QEMU runs with -no-reboot, and panic=-1 is on the command line).
+
+--image attaches a Kata disk image (kata-containers.img) the way Kata's
+runtime does: as an NVDIMM backed by the file (memory-backend-file,
+share=on, read-only) with root=/dev/pmem0p1 rootflags=dax, or with
+--image-as virtio-blk as a disk with root=/dev/vda1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !quiet {
@@ -37,6 +42,8 @@ done (QEMU runs with -no-reboot, and panic=-1 is on the command line).`,
 	}
 	cmd.Flags().StringVar(&o.Kernel, "kernel", "", "kernel image (bzImage or vmlinuz)")
 	cmd.Flags().StringVar(&o.Initrd, "initrd", "", "initrd (cpio, optionally compressed)")
+	cmd.Flags().StringVar(&o.Image, "image", "", "Kata disk image to boot from (root on its first partition)")
+	cmd.Flags().StringVar(&o.ImageAs, "image-as", "nvdimm", "how the image is attached: nvdimm (as Kata does) or virtio-blk")
 	cmd.Flags().StringVar(&o.Append, "append", "console=ttyS0 panic=-1", "kernel command line")
 	cmd.Flags().StringVar(&o.Expect, "expect", "", "text on the console that means the boot succeeded")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 120*time.Second, "how long to wait for --expect")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,7 +32,7 @@ type buildFlags struct {
 
 func (b *buildFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
-	cmd.Flags().StringVar(&b.target, "target", "", "target to build: an environment or a kernel of the recipe")
+	cmd.Flags().StringVar(&b.target, "target", "", "target to build: an environment, kernel, rust program, rootfs, image or initrd of the recipe")
 	cmd.Flags().StringVar(&b.platform, "platform", "", "target platform of a kernel: linux/amd64 or linux/arm64 (cross-compiled); default: the recipe's arch")
 	cmd.Flags().StringArrayVar(&b.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=REF[,mode=max] or type=local,dest=DIR")
 	cmd.Flags().StringArrayVar(&b.cacheFrom, "cache-from", nil, "import a build cache: type=registry,ref=REF or type=local,src=DIR")
@@ -119,6 +121,9 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	if in.Digests, err = guestDigests(b.file, lockPath); err != nil {
+		return nil, err
+	}
 	if _, kernel := r.Kernels[b.target]; !kernel && b.platform != "" {
 		return nil, fmt.Errorf("--platform applies to kernel targets; %q is not a kernel", b.target)
 	}
@@ -165,7 +170,35 @@ func planTarget(in *kllb.Inputs, recipeDir, target string) ([]string, error) {
 		in.Rust[target] = plan
 		return plan.Files(), nil
 	}
+	// A guest's rootfs, image and initrd read the files of the agent.
+	if fs, ok := r.Rootfs[target]; ok {
+		return planTarget(in, recipeDir, fs.Agent)
+	}
+	if img, ok := r.Images[target]; ok {
+		return planTarget(in, recipeDir, img.Rootfs)
+	}
+	if initrd, ok := r.Initrds[target]; ok {
+		return planTarget(in, recipeDir, initrd.Rootfs)
+	}
 	return nil, nil
+}
+
+// guestDigests are the sha256 of the recipe and lock files, recorded in a
+// guest rootfs's metadata.
+func guestDigests(recipePath, lockPath string) (kllb.GuestDigests, error) {
+	var d kllb.GuestDigests
+	for _, f := range []struct {
+		path string
+		dst  *string
+	}{{recipePath, &d.Recipe}, {lockPath, &d.Lock}} {
+		data, err := os.ReadFile(f.path)
+		if err != nil {
+			return d, err
+		}
+		sum := sha256.Sum256(data)
+		*f.dst = hex.EncodeToString(sum[:])
+	}
+	return d, nil
 }
 
 // recipeContext is the recipe's directory as a named context, narrowed to
@@ -190,7 +223,7 @@ func newBuildCommand(g *globalFlags) *cobra.Command {
 	var outputs []string
 	cmd := &cobra.Command{
 		Use:   "build -f RECIPE --target TARGET [-o type=local,dest=DIR]",
-		Short: "Build a target of the recipe (an environment or a kernel) from its lock",
+		Short: "Build a target of the recipe (environment, kernel, program, rootfs, image, initrd) from its lock",
 		Long: `build turns the target into a BuildKit graph and solves it. Inputs come
 only from the lock: a recipe whose inputs changed since it was locked is
 refused. Steps other than pinned fetches run with no network. Unchanged input
@@ -202,7 +235,10 @@ Outputs (-o, repeatable) use BuildKit's exporters:
 An output appears only when the build succeeded; a failed build leaves none.
 
 A build farm shares work through BuildKit's cache: --cache-to exports every
-step (mode=max) to a registry or directory, --cache-from imports it.`,
+step (mode=max) to a registry or directory, --cache-from imports it.
+
+With no network at all, --mirror DIR --offline takes every pinned file from
+a directory mirror filled by ` + "`kforge mirror sync`" + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := b.prepare(g)

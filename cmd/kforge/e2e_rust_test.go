@@ -122,3 +122,29 @@ func TestRustInputErrorsAreClear(t *testing.T) {
 		})
 	}
 }
+
+// TestKataAgentOptions builds the test program with the options of Kata's
+// agent: static glibc, libseccomp linked statically from the environment,
+// and Kata's units installed beside it.
+func TestKataAgentOptions(t *testing.T) {
+	e2e(t)
+	out := filepath.Join(t.TempDir(), "out")
+	mustKforge(t, nil, "build", "-f", lockedRust(t), "--target", "agent", "--progress", "plain", "-o", "type=local,dest="+out)
+	bin := filepath.Join(out, "usr", "bin", "kata-agent")
+	checkStaticBinary(t, bin)
+	units := filepath.Join(out, "usr", "lib", "systemd", "system")
+	service, err := os.ReadFile(filepath.Join(units, "kata-agent.service"))
+	if err != nil || !strings.Contains(string(service), "ExecStart=/usr/bin/kata-agent") {
+		t.Errorf("kata-agent.service is missing or does not start the agent: %v\n%s", err, service)
+	}
+	target, err := os.ReadFile(filepath.Join(units, "kata-containers.target"))
+	if err != nil || !strings.Contains(string(target), "Requires=kata-agent.service") {
+		t.Errorf("kata-containers.target is missing or does not pull the agent in: %v\n%s", err, target)
+	}
+	// The ready line carries the version read from the libseccomp linked
+	// into the static binary.
+	r, err := exec.Command(bin).Output()
+	if err != nil || !strings.Contains(string(r), `"seccomp":"2.5.`) {
+		t.Errorf("the agent does not report a linked libseccomp: %v\n%s", err, r)
+	}
+}

@@ -186,7 +186,7 @@ func distVariant(t *testing.T, srvURL, name, sha string) string {
 	return rustFixture.variant(t, map[string]string{
 		"  hello:\n    builder: rust\n": "  hello:\n    builder: dist\n    toolchain:\n      dist:\n        version: " +
 			strings.TrimSuffix(strings.TrimPrefix(name, "rust-"), "-x86_64-unknown-linux-gnu.tar.gz") +
-			"\n        mirrors: [" + srvURL + "/dist]\n        files: {" + name + ": " + sha + "}\n",
+			"\n        mirrors: [" + srvURL + "/dist]\n        files: {" + name + ": \"" + sha + "\"}\n",
 	}, nil)
 }
 

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"github.com/kforge/kforge/internal/helper"
+	"github.com/kforge/kforge/internal/initramfs"
 )
 
 // newHelperCommand holds the in-build steps: kforge runs itself inside the
@@ -29,6 +32,46 @@ func newHelperCommand() *cobra.Command {
 	}
 	unpack.Flags().StringVar(&root, "root", "", "root filesystem to unpack into")
 	_ = unpack.MarkFlagRequired("root")
-	cmd.AddCommand(unpack)
+	cmd.AddCommand(unpack, newInitrdHelper(), newDiskImageHelper())
 	return cmd
+}
+
+func newInitrdHelper() *cobra.Command {
+	var rootfs, out string
+	var opt initramfs.Options
+	c := &cobra.Command{
+		Use:   "initrd --rootfs DIR --out FILE",
+		Short: "Write a rootfs as a reproducible newc initrd",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			return helper.WriteInitrd(rootfs, out, opt)
+		},
+	}
+	c.Flags().StringVar(&rootfs, "rootfs", "", "the tree to archive")
+	c.Flags().StringVar(&out, "out", "", "the initrd to write")
+	c.Flags().Int64Var(&opt.Epoch, "epoch", 0, "SOURCE_DATE_EPOCH: the latest mtime")
+	c.Flags().StringVar(&opt.Compression, "compression", "gzip", "gzip or zstd")
+	c.Flags().StringVar(&opt.Init, "init", "/sbin/init", "what /init points at when the rootfs has no /init")
+	return c
+}
+
+func newDiskImageHelper() *cobra.Command {
+	var rootfs, out string
+	var opt helper.DiskImageOptions
+	c := &cobra.Command{
+		Use:   "disk-image --rootfs DIR --out FILE",
+		Short: "Make a Kata disk image (MBR, DAX header, ext4) of a rootfs without privileges",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return helper.DiskImage(rootfs, out, opt, cmd.ErrOrStderr())
+		},
+	}
+	c.Flags().StringVar(&rootfs, "rootfs", "", "the tree to put in the image")
+	c.Flags().StringVar(&out, "out", "", "the image to write")
+	c.Flags().StringVar(&opt.Stage, "stage", os.TempDir(), "scratch directory")
+	c.Flags().Int64Var(&opt.Epoch, "epoch", 0, "SOURCE_DATE_EPOCH")
+	c.Flags().Int64Var(&opt.SizeMiB, "size", 0, "image size in MiB (0: from the content)")
+	c.Flags().Int64Var(&opt.FreeMiB, "free", 0, "free space in MiB in a computed size")
+	c.Flags().BoolVar(&opt.DAX, "dax", true, "write the NVDIMM PFN (DAX) header")
+	return c
 }

@@ -27,6 +27,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const (
@@ -167,11 +168,16 @@ func Build(src, out string, opt Options) (Result, error) {
 	if src, err = filepath.Abs(src); err != nil {
 		return Result{}, err
 	}
-	bs := int64(opt.BlockSize)
-	t, err := scanTree(src, bs)
+	t, err := scanTree(src, int64(opt.BlockSize))
 	if err != nil {
 		return Result{}, fmt.Errorf("ext4image: %w", err)
 	}
+	return buildTree(t, out, opt, tools)
+}
+
+// buildTree is Build after the scan of the source.
+func buildTree(t *tree, out string, opt Options, tools toolPaths) (Result, error) {
+	bs := int64(opt.BlockSize)
 	if opt.UUID == "" {
 		opt.UUID = deriveUUID("uuid", opt.Label, opt.Epoch, t.digest(opt.Epoch))
 	}
@@ -195,9 +201,6 @@ func Build(src, out string, opt Options) (Result, error) {
 		return Result{}, fmt.Errorf("ext4image: %w", err)
 	}
 	b.script = filepath.Join(scratch, "debugfs.cmds")
-	if err := writeScript(b.script, scratch, t, opt.Epoch); err != nil {
-		return Result{}, fmt.Errorf("ext4image: %w", err)
-	}
 
 	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
 	if err != nil {
@@ -311,6 +314,12 @@ func (b *builder) env() []string {
 }
 
 func (b *builder) run(name string, args ...string) (stdout, stderr []byte, err error) {
+	st := time.Now()
+	defer func() { fmt.Fprintln(os.Stderr, "TIMING", name, time.Since(st)) }()
+	if os.Getenv("KEEP_SCRIPT") != "" && strings.HasSuffix(name, "debugfs") {
+		data, _ := os.ReadFile(b.script)
+		os.WriteFile(os.Getenv("KEEP_SCRIPT"), data, 0o644)
+	}
 	cmd := exec.Command(name, args...)
 	cmd.Env = b.env()
 	var o, e bytes.Buffer
@@ -447,22 +456,26 @@ func (b *builder) build() (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		err = b.populate()
+		err = b.populate(empty)
 		var nospace errNoSpace
 		if errors.As(err, &nospace) {
-			// The estimate was short (it should not be).
+			// The estimate was short (it is meant to be an upper
+			// bound, so this is a safety net).
 			if b.opt.SizeBytes > 0 {
+				if sb, serr := readSuperblock(b.img); serr == nil && empty.freeBlocks-sb.freeBlocks > needBlocks {
+					needBlocks = empty.freeBlocks - sb.freeBlocks
+				}
 				return Result{}, b.tooSmall(needBlocks)
 			}
-			if attempt < 2 {
-				needBlocks += needBlocks/4 + b.opt.AlignBytes/b.bs
+			if attempt < 8 {
+				needBlocks = 2*needBlocks + b.opt.AlignBytes/b.bs
 				continue
 			}
 		}
 		if err != nil {
 			return Result{}, err
 		}
-		if err := setWriteTime(b.img, b.opt.Epoch); err != nil {
+		if err := setTimes(b.img, b.opt.Epoch); err != nil {
 			return Result{}, fmt.Errorf("ext4image: %w", err)
 		}
 		if stdout, stderr, err := b.run(b.tools.e2fsck, "-fn", b.img); err != nil {
@@ -492,7 +505,10 @@ func (e errNoSpace) Error() string { return e.msg }
 
 // populate runs the debugfs script. debugfs exits 0 whatever its commands
 // do, so any stderr line beyond its version banner is a failure.
-func (b *builder) populate() error {
+func (b *builder) populate(empty *superblock) error {
+	if err := writeScript(b.script, b.scratch, b.t, b.opt.Epoch, empty); err != nil {
+		return fmt.Errorf("ext4image: %w", err)
+	}
 	_, stderr, err := b.run(b.tools.debugfs, "-w", "-f", b.script, b.img)
 	var msgs []string
 	for _, l := range strings.Split(string(stderr), "\n") {

@@ -37,14 +37,32 @@ type script struct {
 	err   error
 }
 
-// writeScript writes the debugfs commands that populate an empty filesystem
-// with t into file.
-func writeScript(file, scratch string, t *tree, epoch int64) error {
+// writeScript writes the debugfs commands that populate the empty
+// filesystem whose superblock is sb with t into file.
+func writeScript(file, scratch string, t *tree, epoch int64, sb *superblock) error {
 	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}
 	s := &script{w: bufio.NewWriterSize(f, 1<<20), t: t, epoch: epoch, scratch: scratch, first: map[linkKey]string{}}
+	// The inodes mke2fs made carry its E2FSPROGS_FAKE_TIME, which it
+	// ignores when it is 0: set them here. Inode 1 (bad blocks) has no
+	// extra fields.
+	for _, f := range []string{"atime", "ctime", "mtime"} {
+		s.line("sif <1> %s_lo %d", f, uint32(epoch))
+	}
+	reserved := []string{quote("/lost+found")} // its attributes follow if the tree has one
+	if sb.compat&compatResizeInode != 0 {
+		reserved = append(reserved, "<7>")
+	}
+	if sb.compat&compatHasJournal != 0 && sb.journalInum != 0 {
+		reserved = append(reserved, fmt.Sprintf("<%d>", sb.journalInum))
+	}
+	for _, r := range reserved {
+		for _, f := range []string{"atime", "ctime", "mtime", "crtime"} {
+			s.time(r, f, epoch, 0)
+		}
+	}
 	// The root exists already (mke2fs made it); it takes the source root's
 	// owner, mode and times.
 	s.attrs("<2>", t.root, false)

@@ -18,18 +18,25 @@ const (
 	sbLogBlockSize     = 0x18
 	sbBlocksPerGroup   = 0x20
 	sbWtime            = 0x30
+	sbLastcheck        = 0x40
 	sbMagic            = 0x38
 	sbBlockGroupNr     = 0x5A
+	sbJournalInum      = 0xE0
+	sbMkfsTime         = 0x108
 	sbFeatureCompat    = 0x5C
 	sbFeatureIncompat  = 0x60
 	sbFeatureROCompat  = 0x64
 	sbBlocksCountHi    = 0x150
 	sbFreeBlocksHi     = 0x158
 	sbWtimeHi          = 0x274
+	sbMkfsTimeHi       = 0x276
+	sbLastcheckHi      = 0x277
 	sbChecksum         = 0x3FC
 	ext4Magic          = 0xEF53
 	incompat64bit      = 0x80
 	roCompatSparse     = 0x1
+	compatHasJournal   = 0x4
+	compatResizeInode  = 0x10
 	roCompatMetaCsum   = 0x400
 	compatSparseSuper2 = 0x200
 )
@@ -43,6 +50,7 @@ type superblock struct {
 	firstDataBlock           int64
 	blocksPerGroup           int64
 	compat, incompat, roComp uint32
+	journalInum              uint32
 }
 
 func parseSuperblock(b []byte) (*superblock, error) {
@@ -61,6 +69,7 @@ func parseSuperblock(b []byte) (*superblock, error) {
 		compat:         le.Uint32(b[sbFeatureCompat:]),
 		incompat:       le.Uint32(b[sbFeatureIncompat:]),
 		roComp:         le.Uint32(b[sbFeatureROCompat:]),
+		journalInum:    le.Uint32(b[sbJournalInum:]),
 	}
 	if s.incompat&incompat64bit != 0 {
 		s.blocks |= int64(le.Uint32(b[sbBlocksCountHi:])) << 32
@@ -108,11 +117,12 @@ func (s *superblock) hasSuper(g int64) bool {
 	return false
 }
 
-// setWriteTime sets s_wtime in the superblock and its backups and fixes
-// their checksums. debugfs stamps the wall clock there when it closes the
-// filesystem (e2fsprogs 1.47.0 honours E2FSPROGS_FAKE_TIME in mke2fs only),
-// and it is the one field the commands cannot set.
-func setWriteTime(path string, t int64) error {
+// setTimes sets the superblock's and its backups' times (creation, last
+// write, last check) to t and fixes their checksums. debugfs stamps the wall
+// clock as the last write time when it closes the filesystem (e2fsprogs
+// 1.47.0 honours E2FSPROGS_FAKE_TIME in mke2fs only, and mke2fs ignores it
+// when it is 0), and debugfs commands cannot set it.
+func setTimes(path string, t int64) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -145,8 +155,10 @@ func setWriteTime(path string, t int64) error {
 			}
 			continue // not a copy after all
 		}
-		le.PutUint32(b[sbWtime:], uint32(t))
-		b[sbWtimeHi] = byte(t >> 32)
+		for _, f := range [][2]int{{sbWtime, sbWtimeHi}, {sbMkfsTime, sbMkfsTimeHi}, {sbLastcheck, sbLastcheckHi}} {
+			le.PutUint32(b[f[0]:], uint32(t))
+			b[f[1]] = byte(t >> 32)
+		}
 		if le.Uint32(b[sbFeatureROCompat:])&roCompatMetaCsum != 0 {
 			// crc32c seeded with ~0 and not inverted at the end, as
 			// the kernel's ext4_superblock_csum computes it.

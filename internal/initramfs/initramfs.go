@@ -15,11 +15,33 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+	"github.com/klauspost/compress/zstd"
 )
 
 // WriteDir archives the tree at root (root itself is "/", not included)
 // to w, gzip-compressed when gz is set.
 func WriteDir(w io.Writer, root string, epoch int64, gz bool) error {
+	opt := Options{Epoch: epoch}
+	if gz {
+		opt.Compression = "gzip"
+	}
+	return Write(w, root, opt)
+}
+
+// Options shape an initrd.
+type Options struct {
+	Epoch int64 // SOURCE_DATE_EPOCH: the latest mtime an entry may have
+	// Compression is "", "gzip" or "zstd"; each is written with a fixed
+	// header (no name, no time) and one encoder thread, so that the same
+	// tree gives the same bytes.
+	Compression string
+	// Init, when set and the tree has no /init, adds /init as a symlink to
+	// it, as Kata's initrd_builder.sh does (ln -sf /sbin/init init).
+	Init string
+}
+
+// Write archives the tree at root (root itself is "/", not included) to w.
+func Write(w io.Writer, root string, opt Options) error {
 	var paths []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -35,27 +57,69 @@ func WriteDir(w io.Writer, root string, epoch int64, gz bool) error {
 	}
 	sort.Slice(paths, func(i, j int) bool { return relName(root, paths[i]) < relName(root, paths[j]) })
 
-	out := w
-	var zw *gzip.Writer
-	if gz {
-		zw, _ = gzip.NewWriterLevel(w, gzip.BestCompression)
-		zw.Header = gzip.Header{OS: 255} // no name, no time: the same bytes every time
-		out = zw
+	out, closeOut, err := compressor(w, opt.Compression)
+	if err != nil {
+		return err
 	}
 	cw := cpio.NewWriter(out)
-	clamp := time.Unix(epoch, 0)
+	clamp := time.Unix(opt.Epoch, 0)
+	addInit := opt.Init != ""
 	for _, p := range paths {
+		name := relName(root, p)
+		if name == "init" {
+			addInit = false
+		}
+		// "init" sorts among the others: the link goes where it belongs.
+		if addInit && name > "init" {
+			if err := writeInitLink(cw, opt.Init, clamp); err != nil {
+				return err
+			}
+			addInit = false
+		}
 		if err := writeEntry(cw, root, p, clamp); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	if addInit {
+		if err := writeInitLink(cw, opt.Init, clamp); err != nil {
+			return err
 		}
 	}
 	if err := cw.Close(); err != nil {
 		return err
 	}
-	if zw != nil {
-		return zw.Close()
+	return closeOut()
+}
+
+func writeInitLink(cw *cpio.Writer, target string, mtime time.Time) error {
+	hdr := &cpio.Header{Name: "init", Mode: cpio.TypeSymlink | 0o777, Linkname: target, Links: 1, ModTime: mtime, Size: int64(len(target))}
+	if err := cw.WriteHeader(hdr); err != nil {
+		return err
 	}
-	return nil
+	_, err := cw.Write([]byte(target))
+	return err
+}
+
+// compressor wraps w in the named compression; close flushes it.
+func compressor(w io.Writer, name string) (io.Writer, func() error, error) {
+	switch name {
+	case "":
+		return w, func() error { return nil }, nil
+	case "gzip":
+		zw, _ := gzip.NewWriterLevel(w, gzip.BestCompression)
+		zw.Header = gzip.Header{OS: 255} // no name, no time: the same bytes every time
+		return zw, zw.Close, nil
+	case "zstd":
+		// One thread: a parallel encoder may cut blocks differently from run
+		// to run.
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithEncoderCRC(true), zstd.WithWindowSize(8<<20))
+		if err != nil {
+			return nil, nil, err
+		}
+		return zw, zw.Close, nil
+	}
+	return nil, nil, fmt.Errorf("compression %q is not gzip or zstd", name)
 }
 
 func relName(root, p string) string {

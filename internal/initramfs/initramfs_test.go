@@ -1,8 +1,11 @@
 package initramfs
 
 import (
+	"strings"
+
 	"bytes"
 	"compress/gzip"
+	"github.com/klauspost/compress/zstd"
 	"io"
 	"os"
 	"path/filepath"
@@ -60,5 +63,44 @@ func TestWriteDirIsReproducibleAndClamped(t *testing.T) {
 	}
 	if got := filepath.Join(names...); got != filepath.Join("a.txt", "bin", "bin/agent", "init") {
 		t.Errorf("entries not sorted: %v", names)
+	}
+}
+
+func TestZstdWithAddedInitIsReproducible(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "sbin"), 0o755)
+	os.WriteFile(filepath.Join(root, "sbin", "init"), []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(root, "zz"), []byte("last"), 0o644)
+	var a, b bytes.Buffer
+	for _, buf := range []*bytes.Buffer{&a, &b} {
+		if err := Write(buf, root, Options{Epoch: 1700000000, Compression: "zstd", Init: "/sbin/init"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("two zstd archives of the same tree differ")
+	}
+	zr, err := zstd.NewReader(&a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	r := cpio.NewReader(zr)
+	var names []string
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		if h.Name == "init" && h.Linkname != "/sbin/init" {
+			t.Errorf("/init points at %q", h.Linkname)
+		}
+	}
+	if strings.Join(names, " ") != "init sbin sbin/init zz" {
+		t.Errorf("entries: %v", names)
 	}
 }

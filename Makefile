@@ -7,7 +7,7 @@ KFORGE  := $(BIN)/kforge
 BUILDKIT_PKGS := github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*') $(wildcard llb/scripts/*) go.mod go.sum
 
-.PHONY: build deps test-deps install-debs run test unit bench schema clean
+.PHONY: build deps test-deps install-debs run boot-guest test unit bench schema clean
 
 build: $(KFORGE) $(BIN)/buildkitd $(BIN)/buildctl
 
@@ -21,10 +21,12 @@ $(BIN)/buildkitd $(BIN)/buildctl: go.mod go.sum
 # Host packages: runc for buildkitd, Debian's archive keyring for kforge
 # lock, QEMU to boot what kforge builds. Installs only what is missing.
 DEB_DEPS := runc debian-archive-keyring qemu-system-x86 ca-certificates
-# Only the tests need these: a static test init (gcc, libc6-dev), and an
-# independent run of the kernel's merge_config.sh
-# on the host, to check that kforge's merge gives the same .config.
-TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux iproute2
+# Only the tests need these: a static test init (gcc, libc6-dev); an
+# independent run of the kernel's merge_config.sh on the host, to check that
+# kforge's merge gives the same .config; patchelf for the dist-format
+# toolchain a test assembles; unshare and ip for a build with no network;
+# e2fsprogs, fdisk and parted to check the image writers against the tools.
+TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux iproute2 e2fsprogs fdisk parted
 deps:
 	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_DEPS)"
 
@@ -39,8 +41,15 @@ install-debs:
 	fi
 
 # The main job: the builder environment of the built-in recipe, checked by
-# running its tools with the network off, then the Kata guest kernel of
-# recipes/kata-kernel.yaml, installed under Kata's names in out/kata-kernel.
+# running its tools with the network off; the Kata guest kernel of
+# recipes/kata-kernel.yaml, installed under Kata's names in out/kata-kernel;
+# then a guest image and initrd, booted with that kernel as an NVDIMM, as a
+# virtio-blk disk and as an initrd. Kata's own agent comes from its release
+# files, which only a mirror can serve here: with MIRROR=DIR (filled by
+# `kforge mirror sync -f recipes/kata-kernel.yaml DIR`) the guest is
+# kata-kernel.yaml's own; without it, the test guest of
+# testdata/recipes/rust/guest.yaml, whose agent is the test program.
+MIRROR ?=
 run: deps build
 	$(KFORGE) build -f recipes/builder.yaml --target builder -o type=local,dest=out/builder
 	$(KFORGE) run -f recipes/builder.yaml --target builder -- \
@@ -48,6 +57,24 @@ run: deps build
 	$(KFORGE) build -f recipes/kata-kernel.yaml --target kernel -o type=local,dest=out/kata-kernel
 	ls -l out/kata-kernel
 	cat out/kata-kernel/config-report-*.txt
+ifneq ($(MIRROR),)
+	$(KFORGE) build -f recipes/kata-kernel.yaml --target image --mirror $(MIRROR) -o type=local,dest=out/guest-image
+	$(KFORGE) build -f recipes/kata-kernel.yaml --target initrd --mirror $(MIRROR) -o type=local,dest=out/guest-initrd
+	$(MAKE) --no-print-directory boot-guest EXPECT="ttRPC server started" MEMORY=2048
+else
+	rm -rf out/test-guest && mkdir -p out && cp -a testdata/recipes/rust out/test-guest
+	$(KFORGE) lock -f out/test-guest/guest.yaml
+	$(KFORGE) build -f out/test-guest/guest.yaml --target image -o type=local,dest=out/guest-image
+	$(KFORGE) build -f out/test-guest/guest.yaml --target initrd -o type=local,dest=out/guest-initrd
+	$(MAKE) --no-print-directory boot-guest EXPECT=KFORGE-RUST-READY MEMORY=1024
+endif
+
+EXPECT ?= KFORGE-RUST-READY
+MEMORY ?= 1024
+boot-guest:
+	$(KFORGE) boot --kernel out/kata-kernel/vmlinuz.container --image out/guest-image/kata-containers.img --image-as nvdimm --memory $(MEMORY) --expect "$(EXPECT)" --timeout 600s
+	$(KFORGE) boot --kernel out/kata-kernel/vmlinuz.container --image out/guest-image/kata-containers.img --image-as virtio-blk --memory $(MEMORY) --expect "$(EXPECT)" --timeout 600s
+	$(KFORGE) boot --kernel out/kata-kernel/vmlinuz.container --initrd out/guest-initrd/kata-containers-initrd.img --memory $(MEMORY) --expect "$(EXPECT)" --timeout 600s
 
 # Unit and end-to-end tests; the end-to-end ones start a real buildkitd.
 test: test-deps build
@@ -58,7 +85,9 @@ unit:
 
 # Timings against the plain tools, as ratios measured in one run: the
 # builder environment against debootstrap, the Kata kernel against a native
-# make. BENCH=environment or BENCH=kernel runs one suite.
+# make, the test agent's rebuilds against native cargo, and the guest's image
+# and initrd assembly against mkfs.ext4 -d and cpio. BENCH=environment,
+# kernel, agent or guest runs one suite.
 BENCH ?= all
 bench: deps build
 	$(GO) run ./bench -suite $(BENCH) -kforge $(CURDIR)/$(KFORGE) -buildkitd $(CURDIR)/$(BIN)/buildkitd

@@ -26,7 +26,8 @@ func main() {
 	recipePath := flag.String("recipe", "recipes/builder.yaml", "recipe with the environment to measure")
 	envName := flag.String("environment", "builder", "environment of the recipe")
 	kernelRecipe := flag.String("kernel-recipe", "recipes/kata-kernel.yaml", "recipe with the kernel to measure")
-	suite := flag.String("suite", "all", "what to measure: environment, kernel or all")
+	fixtures := flag.String("fixtures", "testdata/recipes", "directory of the test recipes (the Rust program and guest)")
+	suite := flag.String("suite", "all", "what to measure: environment, kernel, agent, guest or all")
 	flag.Parse()
 	var err error
 	if *suite == "all" || *suite == "environment" {
@@ -34,6 +35,12 @@ func main() {
 	}
 	if err == nil && (*suite == "all" || *suite == "kernel") {
 		err = runKernel(*kforge, *buildkitd, *kernelRecipe)
+	}
+	if err == nil && (*suite == "all" || *suite == "agent") {
+		err = runAgent(*kforge, *buildkitd, *fixtures)
+	}
+	if err == nil && (*suite == "all" || *suite == "guest") {
+		err = runGuest(*kforge, *buildkitd, *fixtures)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -154,4 +161,36 @@ func sh(name string, args ...string) error {
 	c := exec.Command(name, args...)
 	c.Stdout, c.Stderr = os.Stderr, os.Stderr
 	return c.Run()
+}
+
+// fixture is a copy of a test recipe's directory, locked, with a private
+// daemon state: what the agent and guest suites measure.
+type fixture struct {
+	work, dir, recipe string
+	kforge            func(args ...string) (time.Duration, error)
+	close             func()
+}
+
+func lockedFixture(kforge, buildkitd, src, recipeName string) (*fixture, error) {
+	work, err := os.MkdirTemp("", "kforge-bench-")
+	if err != nil {
+		return nil, err
+	}
+	f := &fixture{work: work, dir: filepath.Join(work, "recipe")}
+	f.recipe = filepath.Join(f.dir, recipeName)
+	kenv := []string{"KFORGE_STATE_DIR=" + filepath.Join(work, "state"), "KFORGE_BUILDKITD=" + buildkitd}
+	f.kforge = func(args ...string) (time.Duration, error) { return timed(cmdEnv(kenv, kforge, args...)) }
+	f.close = func() {
+		cmdEnv(kenv, kforge, "daemon", "stop").Run()
+		os.RemoveAll(work)
+	}
+	if err := sh("cp", "-a", src+"/.", f.dir); err != nil {
+		f.close()
+		return nil, err
+	}
+	if _, err := f.kforge("lock", "-f", f.recipe); err != nil {
+		f.close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -6,9 +6,23 @@
 // atime, ctime and crtime is SOURCE_DATE_EPOCH, mtimes later than it are
 // clamped to it, and the UUID, htree hash seed and superblock times are fixed.
 // Owners, modes (setuid, setgid, sticky), symlinks, hard links, device nodes,
-// fifos and xattrs are kept. Nothing is mounted and no loop device is used:
-// mkfs.ext4 formats a regular file and debugfs fills it, so the only
-// requirement is that the source tree is readable.
+// fifos, mtimes to the nanosecond and xattrs (POSIX ACLs and file
+// capabilities included) are kept. Nothing is mounted and no loop device is
+// used: mkfs.ext4 formats a regular file and debugfs fills it, so the only
+// requirement is that the source tree is readable; no capability is needed,
+// not even CAP_CHOWN or CAP_MKNOD, since owners and device numbers are
+// written as inode fields.
+//
+// Not kept: sockets (listed in Result.Skipped); the xattrs security.selinux
+// and trusted.overlay.*, which describe the build host rather than the tree;
+// trusted.* xattrs when the caller lacks CAP_SYS_ADMIN (the kernel does not
+// list them); inode flags such as immutable or append-only. File names and
+// symlink targets with a newline or carriage return are refused.
+//
+// Cost: directories are filled through libext2fs, which scans a directory
+// linearly for every entry it adds, as mkfs.ext4 -d does. A directory of n
+// entries costs about 30 ns × n²: nothing for a few thousand, 10 s for
+// 18,000 (mkfs.ext4 -d takes 54 s for the same directory).
 //
 // The tools are e2fsprogs' mkfs.ext4, debugfs and e2fsck (1.47.0 in Debian
 // 12), looked up on PATH and then in /usr/sbin and /sbin.
@@ -27,7 +41,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 const (
@@ -73,9 +86,10 @@ type Options struct {
 	// Journal adds an ext4 journal. Off by default: the image is meant to
 	// be mounted read-only, and a journal only adds bytes.
 	Journal bool
-	// Staging is a directory for scratch files (the debugfs command file,
-	// xattr values, the mke2fs configuration), for example an empty tmpfs;
-	// a subdirectory is made in it and removed afterwards. Empty: the
+	// Staging is a directory for scratch files (the debugfs command
+	// files, xattr values, the mke2fs and e2fsck configurations: a few
+	// hundred bytes per entry of the tree), for example an empty tmpfs; a
+	// subdirectory is made in it and removed afterwards. Empty: the
 	// system's temporary directory. The tree itself is never copied: the
 	// image is filled from src directly, and written beside out.
 	Staging string
@@ -200,7 +214,10 @@ func buildTree(t *tree, out string, opt Options, tools toolPaths) (Result, error
 	if err := os.WriteFile(b.conf, []byte(mke2fsConf), 0o644); err != nil {
 		return Result{}, fmt.Errorf("ext4image: %w", err)
 	}
-	b.script = filepath.Join(scratch, "debugfs.cmds")
+	b.fsckConf = filepath.Join(scratch, "e2fsck.conf")
+	if err := os.WriteFile(b.fsckConf, []byte(e2fsckConf), 0o644); err != nil {
+		return Result{}, fmt.Errorf("ext4image: %w", err)
+	}
 
 	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
 	if err != nil {
@@ -280,16 +297,22 @@ const mke2fsConf = `[defaults]
 	}
 `
 
+// e2fsckConf keeps e2fsck from reporting the superblock times as "in the
+// future" when the epoch is ahead of the build machine's clock.
+const e2fsckConf = `[options]
+	broken_system_clock = 1
+`
+
 type builder struct {
-	opt     Options
-	tools   toolPaths
-	t       *tree
-	bs      int64
-	scratch string
-	conf    string
-	script  string
-	img     string
-	f       *os.File
+	opt      Options
+	tools    toolPaths
+	t        *tree
+	bs       int64
+	scratch  string
+	conf     string
+	fsckConf string
+	img      string
+	f        *os.File
 }
 
 // env is the environment of the e2fsprogs tools: the caller's, less
@@ -309,17 +332,12 @@ func (b *builder) env() []string {
 		"LC_ALL=C", // error messages are matched below
 		"E2FSPROGS_FAKE_TIME="+strconv.FormatInt(b.opt.Epoch, 10),
 		"MKE2FS_CONFIG="+b.conf,
+		"E2FSCK_CONFIG="+b.fsckConf,
 		"DEBUGFS_PAGER=__none__",
 	)
 }
 
 func (b *builder) run(name string, args ...string) (stdout, stderr []byte, err error) {
-	st := time.Now()
-	defer func() { fmt.Fprintln(os.Stderr, "TIMING", name, time.Since(st)) }()
-	if os.Getenv("KEEP_SCRIPT") != "" && strings.HasSuffix(name, "debugfs") {
-		data, _ := os.ReadFile(b.script)
-		os.WriteFile(os.Getenv("KEEP_SCRIPT"), data, 0o644)
-	}
 	cmd := exec.Command(name, args...)
 	cmd.Env = b.env()
 	var o, e bytes.Buffer
@@ -503,13 +521,33 @@ type errNoSpace struct{ msg string }
 
 func (e errNoSpace) Error() string { return e.msg }
 
-// populate runs the debugfs script. debugfs exits 0 whatever its commands
-// do, so any stderr line beyond its version banner is a failure.
+// populate runs the two debugfs runs (see script.go). debugfs exits 0
+// whatever its commands do, so any stderr line beyond its version banner is
+// a failure. -n skips checksum verification of what it reads back, which
+// halves the time in large directories; e2fsck checks the result.
 func (b *builder) populate(empty *superblock) error {
-	if err := writeScript(b.script, b.scratch, b.t, b.opt.Epoch, empty); err != nil {
+	create := filepath.Join(b.scratch, "create.cmds")
+	listed, err := writeCreate(create, b.t)
+	if err != nil {
 		return fmt.Errorf("ext4image: %w", err)
 	}
-	_, stderr, err := b.run(b.tools.debugfs, "-w", "-f", b.script, b.img)
+	stdout, err := b.debugfs(create)
+	if err != nil {
+		return err
+	}
+	if err := parseListings(stdout, listed); err != nil {
+		return fmt.Errorf("ext4image: %w", err)
+	}
+	attrs := filepath.Join(b.scratch, "attrs.cmds")
+	if err := writeAttrs(attrs, b.scratch, b.t, b.opt.Epoch, empty); err != nil {
+		return fmt.Errorf("ext4image: %w", err)
+	}
+	_, err = b.debugfs(attrs)
+	return err
+}
+
+func (b *builder) debugfs(script string) ([]byte, error) {
+	stdout, stderr, err := b.run(b.tools.debugfs, "-n", "-w", "-f", script, b.img)
 	var msgs []string
 	for _, l := range strings.Split(string(stderr), "\n") {
 		l = strings.TrimSpace(l)
@@ -519,7 +557,7 @@ func (b *builder) populate(empty *superblock) error {
 		msgs = append(msgs, l)
 	}
 	if err == nil && len(msgs) == 0 {
-		return nil
+		return stdout, nil
 	}
 	all := strings.Join(msgs, "\n")
 	if len(msgs) > 20 {
@@ -530,9 +568,9 @@ func (b *builder) populate(empty *superblock) error {
 		msg = "ext4image: debugfs: " + all
 	}
 	if strings.Contains(all, "Could not allocate") || strings.Contains(all, "No space left") {
-		return errNoSpace{msg}
+		return nil, errNoSpace{msg}
 	}
-	return errors.New(msg)
+	return nil, errors.New(msg)
 }
 
 // digest hashes what the image is made of, in scan order, without host

@@ -2,8 +2,10 @@ package ext4image
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -12,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,6 +75,8 @@ type spec struct {
 	gid     int
 	mtime   time.Time
 	xattr   string // user.test value
+	acl     bool   // a POSIX access ACL granting uid 1000 read
+	fcap    bool   // a file capability: cap_net_raw+ep
 	rdevMaj uint32
 	rdevMin uint32
 }
@@ -80,6 +85,10 @@ var (
 	oldTime    = time.Unix(testEpoch-86400*30, 123456789)
 	futureTime = time.Unix(testEpoch+86400*400, 987654321)
 )
+
+// fcapValue is struct vfs_cap_data, revision 2, effective, permitting
+// CAP_NET_RAW (13).
+var fcapValue = []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 func testSpecs() []spec {
 	long := strings.Repeat("long-target/", 8) + "end"
@@ -97,6 +106,8 @@ func testSpecs() []spec {
 		{path: "a/link", kind: 'l', target: "hello", mtime: oldTime},
 		{path: "a/longlink", kind: 'l', target: long, mtime: oldTime},
 		{path: "a/hl1", kind: 'f', data: "linked\n", mode: 0o644, mtime: oldTime},
+		{path: "a/acl", kind: 'f', data: "acl\n", mode: 0o644, mtime: oldTime, acl: true},
+		{path: "a/ping", kind: 'f', data: "\x7fELF", mode: 0o755, mtime: oldTime, fcap: true},
 		{path: "a/b/hl2", kind: 'h', target: "a/hl1"},
 		{path: "empty", kind: 'd', mode: 0o700, mtime: oldTime},
 		{path: "sbin", kind: 'd', mode: 0o755, mtime: oldTime},
@@ -134,6 +145,9 @@ func testSpecs() []spec {
 // directories' mtimes.
 func makeTree(t *testing.T, root string, specs []spec, reverse bool, seed int64) (xattrs bool) {
 	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("making the test tree (owners, device nodes) needs root; the package does not")
+	}
 	order := append([]spec(nil), specs...)
 	sort.SliceStable(order, func(i, j int) bool {
 		if reverse {
@@ -194,6 +208,23 @@ func makeTree(t *testing.T, root string, specs []spec, reverse bool, seed int64)
 				xattrs = false
 			}
 		}
+		if s.fcap {
+			if err := unix.Lsetxattr(p, "security.capability", fcapValue, 0); err != nil {
+				t.Fatalf("security.capability: %v", err)
+			}
+		}
+		if s.acl {
+			// user::rw- user:1000:r-- group::r-- mask::r-- other::r--,
+			// which keeps mode 0644.
+			v := []byte{2, 0, 0, 0}
+			for _, e := range [][3]uint32{{1, 6, ^uint32(0)}, {2, 4, 1000}, {4, 4, ^uint32(0)}, {0x10, 4, ^uint32(0)}, {0x20, 4, ^uint32(0)}} {
+				v = append(v, byte(e[0]), byte(e[0]>>8), byte(e[1]), byte(e[1]>>8),
+					byte(e[2]), byte(e[2]>>8), byte(e[2]>>16), byte(e[2]>>24))
+			}
+			if err := unix.Lsetxattr(p, "system.posix_acl_access", v, 0); err != nil {
+				t.Logf("no ACL: %v", err)
+			}
+		}
 		if s.kind != 'd' {
 			atime := time.Unix(testEpoch-rnd.Int63n(1e8), rnd.Int63n(1e9))
 			ts := []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(s.mtime.UnixNano())}
@@ -218,6 +249,57 @@ func build(t *testing.T, src string, opt Options) (string, Result) {
 		t.Fatal(err)
 	}
 	return out, res
+}
+
+func build1(t *testing.T, src string, opt Options) string {
+	t.Helper()
+	img, _ := build(t, src, opt)
+	return img
+}
+
+// checkSuperblocks checks that every superblock copy has its times at the
+// epoch and a valid checksum.
+func checkSuperblocks(t *testing.T, img string, epoch int64) {
+	t.Helper()
+	sb, err := readSuperblock(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	groups := (sb.blocks - sb.firstDataBlock + sb.blocksPerGroup - 1) / sb.blocksPerGroup
+	copies := 0
+	for g := int64(0); g < groups; g++ {
+		if !sb.hasSuper(g) {
+			continue
+		}
+		off := int64(1024)
+		if g > 0 {
+			off = (sb.firstDataBlock + g*sb.blocksPerGroup) * sb.blockSize
+		}
+		b := make([]byte, sbSize)
+		if _, err := f.ReadAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		le := binary.LittleEndian
+		if le.Uint16(b[sbMagic:]) != ext4Magic {
+			t.Errorf("group %d: no superblock copy", g)
+			continue
+		}
+		copies++
+		for _, off := range []int{sbWtime, sbMkfsTime, sbLastcheck} {
+			if got := le.Uint32(b[off:]); got != uint32(epoch) {
+				t.Errorf("group %d: time at %#x is %d, want %d", g, off, got, epoch)
+			}
+		}
+		if le.Uint32(b[sbChecksum:]) != ^crc32.Checksum(b[:sbChecksum], castagnoli) {
+			t.Errorf("group %d: bad superblock checksum", g)
+		}
+	}
+	t.Logf("%s: %d superblock copies in %d groups", filepath.Base(filepath.Dir(img)), copies, groups)
 }
 
 func fsck(t *testing.T, img string) {
@@ -251,11 +333,11 @@ func debugfs(t *testing.T, img string, cmds ...string) string {
 }
 
 type inodeInfo struct {
-	ino, links, uid, gid  int
-	typ                   string
-	mode                  int // permission bits with setuid/setgid/sticky
-	times                 map[string][2]uint32
-	fastLink, device      string
+	ino, links, uid, gid int
+	typ                  string
+	mode                 int // permission bits with setuid/setgid/sticky
+	times                map[string][2]uint32
+	fastLink, device     string
 }
 
 var (
@@ -314,11 +396,27 @@ func TestReproducible(t *testing.T) {
 	zero := opt
 	zero.Epoch = 0
 	zeroA, _ := build(t, srcA, zero)
+	// With a journal, and with 1 KiB blocks and a fixed size of several
+	// block groups (superblock backups at blocks 8193, 24577, ...).
+	journal := opt
+	journal.Journal = true
+	journalA := build1(t, srcA, journal)
+	small := opt
+	small.BlockSize, small.SizeBytes = 1024, 40*mib
+	smallA := build1(t, srcA, small)
 	// Over a second apart, so any wall-clock time in the image would differ.
 	time.Sleep(1100 * time.Millisecond)
 	imgB, resB := build(t, srcB, opt)
 	zeroB, _ := build(t, srcB, zero)
 	sameFiles(t, zeroA, zeroB)
+	sameFiles(t, journalA, build1(t, srcB, journal))
+	sameFiles(t, smallA, build1(t, srcB, small))
+	checkSuperblocks(t, imgA, testEpoch)
+	checkSuperblocks(t, journalA, testEpoch)
+	checkSuperblocks(t, smallA, testEpoch)
+	checkSuperblocks(t, zeroA, 0)
+	fsck(t, journalA)
+	fsck(t, smallA)
 	for _, ino := range []string{"<1>", "<2>", "<7>", "<11>", "/a/b/data"} {
 		out := debugfs(t, zeroA, "stat "+ino)
 		for _, m := range statTimeRE.FindAllStringSubmatch(out, -1) {
@@ -485,6 +583,9 @@ func TestPreserves(t *testing.T) {
 				t.Errorf("%s: user.test = %q, want %q", path, got, s.xattr)
 			}
 		}
+	}
+	if got := debugfs(t, img, "ea_get -x /a/ping security.capability"); !strings.Contains(got, "00 20 00 00") {
+		t.Errorf("file capability: %q", got)
 	}
 	// Long symlink target, stored in a block.
 	if got := debugfs(t, img, "cat /a/longlink"); got != testSpecs()[5].target {
@@ -759,4 +860,94 @@ func TestManyFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d files: %v, %+v", files, time.Since(start), res)
+}
+
+// TestUnprivileged builds the test tree as uid 65534 with no capabilities
+// (a child process of the test binary), and checks the image is the one
+// root makes.
+func TestUnprivileged(t *testing.T) {
+	requireTools(t)
+	if os.Getenv("EXT4IMAGE_CHILD_SRC") != "" {
+		t.Skip("child")
+	}
+	// A world-readable place: t.TempDir's parents are private.
+	base, err := os.MkdirTemp("", "ext4image-unpriv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(base)
+	src, outDir, bin := filepath.Join(base, "src"), filepath.Join(base, "out"), filepath.Join(base, "ext4image.test")
+	for _, d := range []string{src, outDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	specs := testSpecs()
+	makeTree(t, src, specs, false, 6)
+	// The child must read every file (and nothing else is asked of it).
+	filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type()&os.ModeSymlink == 0 && d.Type().IsRegular() {
+			fi, _ := d.Info()
+			os.Chmod(p, fi.Mode()|0o004)
+		} else if err == nil && d.IsDir() {
+			fi, _ := d.Info()
+			os.Chmod(p, fi.Mode()|0o005)
+		}
+		return nil
+	})
+	if err := os.Chown(outDir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(outDir, "rootfs.img")
+	cmd := exec.Command(bin, "-test.run=^TestUnprivilegedChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "EXT4IMAGE_CHILD_SRC="+src, "EXT4IMAGE_CHILD_OUT="+out)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	cmd.Dir = base
+	logs, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("unprivileged build: %v\n%s", err, logs)
+	}
+	if !strings.Contains(string(logs), "--- PASS: TestUnprivilegedChild") {
+		t.Fatalf("child did not run:\n%s", logs)
+	}
+	fsck(t, out)
+	if in := statImage(t, out, "/home/user/file"); in.uid != 1000 {
+		t.Errorf("owner lost: %+v", in)
+	}
+	if in := statImage(t, out, "/sbin/su"); in.mode != 0o4755 || in.uid != 0 {
+		t.Errorf("setuid lost: %+v", in)
+	}
+	if in := statImage(t, out, "/dev/null"); in.device != "01:03" {
+		t.Errorf("device lost: %+v", in)
+	}
+	rootImg, _ := build(t, src, childOptions())
+	sameFiles(t, rootImg, out)
+}
+
+func childOptions() Options {
+	return Options{Epoch: testEpoch, Label: "unpriv", AlignBytes: 16 * mib}
+}
+
+func TestUnprivilegedChild(t *testing.T) {
+	src := os.Getenv("EXT4IMAGE_CHILD_SRC")
+	if src == "" {
+		t.Skip("run by TestUnprivileged")
+	}
+	status, _ := os.ReadFile("/proc/self/status")
+	if os.Geteuid() == 0 || !regexp.MustCompile(`(?m)^CapEff:\s+0+$`).Match(status) {
+		t.Fatalf("not unprivileged: euid %d\n%s", os.Geteuid(), status)
+	}
+	if _, err := Build(src, os.Getenv("EXT4IMAGE_CHILD_OUT"), childOptions()); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -21,6 +21,11 @@ type node struct {
 	target   string  // symlink target
 	children []*node // directories only, sorted by name (bytes)
 	xattrs   []xattr // sorted by name
+
+	// Filled in while the image is made.
+	ino       uint32            // inode number in the image
+	extraLink bool              // a second or later name of its inode
+	byName    map[string]uint32 // a directory's listing in the image
 }
 
 type xattr struct {

@@ -78,8 +78,11 @@ func TestGuestImageAndInitrdBoot(t *testing.T) {
 
 	t.Run("nvdimm", func(t *testing.T) {
 		console := bootGuest(t, "--image", image, "--image-as", "nvdimm", "--memory", "512")
-		// The kernel found the PFN info block and mounted the root with DAX.
-		for _, w := range []string{"pmem0", "EXT4-fs (pmem0p1)", "DAX"} {
+		// The kernel found the PFN info block (the DAX header: the pmem
+		// device is then its pfn device) and mounted the root from the
+		// partition its second MBR describes, with rootflags=dax as Kata
+		// passes them.
+		for _, w := range []string{"nd_pmem pfn0.", "pmem0: p1", "EXT4-fs (pmem0p1): mounted", "rootflags=dax,data=ordered"} {
 			if !strings.Contains(console, w) {
 				t.Errorf("console lacks %q:\n%s", w, grepLines(console, "pmem|EXT4|DAX|dax"))
 			}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -212,6 +213,35 @@ func TestRustProgramBuildsWithDistToolchain(t *testing.T) {
 		bin := filepath.Join(out, "usr", "bin", "hello")
 		checkStaticBinary(t, bin)
 		bootRust(t, bin)
+	})
+	t.Run("rustup mirror", func(t *testing.T) {
+		p := distVariant(t, srv.URL, name, hex.EncodeToString(sum[:]))
+		dir := filepath.Join(t.TempDir(), "mirror")
+		mustKforge(t, nil, "mirror", "sync", "-f", p, "--target", "hello", "--rustup", dir)
+		dist := filepath.Join(dir, "rustup", "dist")
+		manifestPath := filepath.Join(dist, "channel-rust-"+version+".toml")
+		manifest, err := os.ReadFile(manifestPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sha, _ := os.ReadFile(manifestPath + ".sha256")
+		if got := fileSHA256(t, manifestPath); !strings.HasPrefix(string(sha), got+"  channel-rust-"+version+".toml") {
+			t.Errorf("channel-rust-%s.toml.sha256 is %q; the manifest's sha256 is %s", version, sha, got)
+		}
+		// Every package the manifest names is there with its sha256.
+		pkgs := regexp.MustCompile(`url = "https://static\.rust-lang\.org/dist/([^"]+)"\nhash = "([0-9a-f]{64})"`).FindAllStringSubmatch(string(manifest), -1)
+		names := map[string]bool{}
+		for _, m := range pkgs {
+			names[strings.SplitN(filepath.Base(m[1]), "-"+version, 2)[0]] = true
+			if got := fileSHA256(t, filepath.Join(dist, m[1])); got != m[2] {
+				t.Errorf("%s: sha256 %s, the manifest says %s", m[1], got, m[2])
+			}
+		}
+		for _, want := range []string{"rust", "rustc", "cargo", "rust-std"} {
+			if !names[want] {
+				t.Errorf("the manifest has no package %s:\n%s", want, manifest)
+			}
+		}
 	})
 	t.Run("wrong sha256", func(t *testing.T) {
 		wrong := strings.Repeat("0", 64)

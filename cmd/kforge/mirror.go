@@ -2,12 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
+	"time"
 
 	bk "github.com/moby/buildkit/client/llb"
 	"github.com/spf13/cobra"
 
 	"github.com/kforge/kforge/cache"
+	"github.com/kforge/kforge/internal/rustdist"
 	kllb "github.com/kforge/kforge/llb"
 	"github.com/kforge/kforge/recipes"
 )
@@ -19,6 +23,7 @@ func newMirrorCommand() *cobra.Command {
 	}
 	var file string
 	var targets []string
+	var rustup bool
 	sync := &cobra.Command{
 		Use:   "sync -f RECIPE DIR",
 		Short: "Copy every pinned input of a recipe into a directory mirror",
@@ -32,7 +37,13 @@ DIR to the build farm, and build there with no network:
   kforge build -f RECIPE --target T --mirror DIR --offline -o type=local,dest=OUT
 
 A file no mirror serves is named at the end and sync exits 1; the rest of
-the mirror is still written.`,
+the mirror is still written.
+
+--rustup also lays the recipe's Rust dist tarballs out as a rustup dist
+server in DIR/rustup (channel-rust-<version>.toml with its .sha256, and one
+tarball per component), for teams that keep rustup:
+
+  RUSTUP_DIST_SERVER=http://<host serving DIR/rustup> rustup toolchain install <version>`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			files, err := pinnedFiles(file, targets)
@@ -52,11 +63,15 @@ the mirror is still written.`,
 				}
 				return fmt.Errorf("%d of %d pinned files could not be fetched; builds that need them will fail at their fetch", len(res.Missing), len(files))
 			}
+			if rustup {
+				return writeRustupMirror(file, args[0], errOut)
+			}
 			return nil
 		},
 	}
 	sync.Flags().StringVarP(&file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
 	sync.Flags().StringArrayVar(&targets, "target", nil, "target whose inputs to copy (repeatable); default: every target")
+	sync.Flags().BoolVar(&rustup, "rustup", false, "also lay the Rust dist tarballs out as a rustup dist server in DIR/rustup")
 	_ = sync.MarkFlagRequired("file")
 	cmd.AddCommand(sync)
 	return cmd
@@ -104,3 +119,43 @@ func pinnedFiles(recipePath string, targets []string) ([]cache.File, error) {
 	return files, nil
 }
 
+// writeRustupMirror lays the pinned dist tarballs of every Rust toolchain of
+// the recipe out as a rustup dist server in DIR/rustup.
+func writeRustupMirror(recipePath, dir string, log io.Writer) error {
+	r, err := recipes.Load(recipePath)
+	if err != nil {
+		return err
+	}
+	done := map[string]bool{}
+	for _, name := range recipes.SortedKeys(r.Rust) {
+		tc := r.Rust[name].Toolchain
+		if tc == nil || done[tc.Dist.Version] {
+			continue
+		}
+		done[tc.Dist.Version] = true
+		// rustdist reads the tarballs by their upstream names.
+		named, err := os.MkdirTemp("", "kforge-rustup-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(named)
+		var paths []string
+		for _, f := range recipes.SortedKeys(tc.Dist.Files) {
+			p := filepath.Join(named, f)
+			if err := os.Symlink(cache.BlobPath(dir, tc.Dist.Files[f]), p); err != nil {
+				return err
+			}
+			paths = append(paths, p)
+		}
+		date := time.Unix(r.SourceDateEpoch, 0).UTC().Format("2006-01-02")
+		res, err := rustdist.Layout(filepath.Join(dir, "rustup"), tc.Dist.Version, date, r.SourceDateEpoch, paths)
+		if err != nil {
+			return fmt.Errorf("rustup mirror of Rust %s: %w", tc.Dist.Version, err)
+		}
+		fmt.Fprintf(log, "kforge: rustup dist server for Rust %s in %s: %s and %d packages\n", tc.Dist.Version, res.Root, res.Manifest, len(res.Files))
+	}
+	if len(done) == 0 {
+		return fmt.Errorf("--rustup: %s has no Rust toolchain from dist tarballs (toolchain.dist)", recipePath)
+	}
+	return nil
+}

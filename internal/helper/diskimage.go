@@ -34,7 +34,9 @@ func DiskImage(rootfs, out string, opt DiskImageOptions, log io.Writer) error {
 	if opt.DAX {
 		overhead += diskimage.DAXHeaderSize
 	}
-	fsOpt := ext4image.Options{Epoch: opt.Epoch, Label: "rootfs", Staging: opt.Stage}
+	// With a journal, as Kata's images have one: its runtime mounts the root
+	// with data=ordered, which ext4 refuses on a filesystem without.
+	fsOpt := ext4image.Options{Epoch: opt.Epoch, Label: "rootfs", Staging: opt.Stage, Journal: true}
 	var fsSize int64
 	if opt.SizeMiB > 0 {
 		fsSize = opt.SizeMiB*mib - overhead
@@ -46,7 +48,7 @@ func DiskImage(rootfs, out string, opt DiskImageOptions, log io.Writer) error {
 		// image is that plus Kata's overhead rounded up to 128 MiB: learn
 		// the content's size first, then fill the partition.
 		probe := filepath.Join(opt.Stage, "probe.ext4")
-		res, err := ext4image.Build(rootfs, probe, ext4image.Options{Epoch: opt.Epoch, Staging: opt.Stage,
+		res, err := ext4image.Build(rootfs, probe, ext4image.Options{Epoch: opt.Epoch, Staging: opt.Stage, Journal: true,
 			FreeBytes: opt.FreeMiB * mib, AlignBytes: mib})
 		os.Remove(probe)
 		if err != nil {

@@ -80,6 +80,11 @@ type Options struct {
 	// AlignBytes rounds a computed size up; default 128 MiB, so that
 	// small changes to the tree rarely change the image size.
 	AlignBytes int64
+	// AlignOffset makes a computed size plus AlignOffset (rather than the
+	// size itself) a multiple of AlignBytes: for a filesystem that fills a
+	// partition of an image whose whole size is aligned (Kata's image is
+	// the filesystem plus 4 MiB, rounded up to 128 MiB).
+	AlignOffset int64
 	// BlockSize is the filesystem block size: 1024, 2048 or 4096
 	// (default).
 	BlockSize int
@@ -144,8 +149,8 @@ func (o Options) check() (Options, error) {
 	if o.AlignBytes == 0 {
 		o.AlignBytes = 128 * mib
 	}
-	if o.AlignBytes < 0 || o.SizeBytes < 0 || o.FreeBytes < 0 || o.Epoch < 0 {
-		return o, fmt.Errorf("ext4image: negative AlignBytes, SizeBytes, FreeBytes or Epoch")
+	if o.AlignBytes < 0 || o.AlignOffset < 0 || o.AlignOffset%bs != 0 || o.SizeBytes < 0 || o.FreeBytes < 0 || o.Epoch < 0 {
+		return o, fmt.Errorf("ext4image: negative AlignBytes, AlignOffset, SizeBytes, FreeBytes or Epoch, or an AlignOffset that is no multiple of the block size")
 	}
 	o.AlignBytes = roundUp(o.AlignBytes, bs)
 	if o.SizeBytes%bs != 0 {
@@ -425,12 +430,12 @@ func (b *builder) format(needBlocks, needInodes int64) (*superblock, error) {
 		return sb, nil
 	}
 
-	align := b.opt.AlignBytes
+	alignUp := func(n int64) int64 { return roundUp(n+b.opt.AlignOffset, b.opt.AlignBytes) - b.opt.AlignOffset }
 	freeBlocks := (b.opt.FreeBytes + b.bs - 1) / b.bs
 	content := (needBlocks + freeBlocks) * b.bs
 	// A first guess at the metadata: inode tables, bitmaps and group
 	// descriptors with their reserve for growth, about 2%.
-	size := roundUp(content+b.t.inodes*inodeSize+content/50+mib, align)
+	size := alignUp(content + b.t.inodes*inodeSize + content/50 + mib)
 	var best int64
 	tried := map[int64]bool{}
 	var sb *superblock
@@ -446,9 +451,9 @@ func (b *builder) format(needBlocks, needInodes int64) (*superblock, error) {
 		}
 		// The metadata measured at this size is at least what a
 		// smaller size needs, so next is enough when it is smaller.
-		next := roundUp(content+(sb.blocks-sb.freeBlocks)*b.bs, align)
+		next := alignUp(content + (sb.blocks-sb.freeBlocks)*b.bs)
 		if !ok && next <= size {
-			next = size + align
+			next = size + b.opt.AlignBytes
 		}
 		if tried[next] {
 			break

@@ -37,30 +37,20 @@ func DiskImage(rootfs, out string, opt DiskImageOptions, log io.Writer) error {
 	// With a journal, as Kata's images have one: its runtime mounts the root
 	// with data=ordered, which ext4 refuses on a filesystem without.
 	fsOpt := ext4image.Options{Epoch: opt.Epoch, Label: "rootfs", Staging: opt.Stage, Journal: true}
-	var fsSize int64
 	if opt.SizeMiB > 0 {
-		fsSize = opt.SizeMiB*mib - overhead
+		fsSize := opt.SizeMiB*mib - overhead
 		if fsSize <= 0 {
 			return fmt.Errorf("an image of %d MiB has no room for a filesystem", opt.SizeMiB)
 		}
+		fsOpt.SizeBytes = fsSize / 4096 * 4096
 	} else {
-		// The filesystem takes the content plus the free space, and the
-		// image is that plus Kata's overhead rounded up to 128 MiB: learn
-		// the content's size first, then fill the partition.
-		probe := filepath.Join(opt.Stage, "probe.ext4")
-		res, err := ext4image.Build(rootfs, probe, ext4image.Options{Epoch: opt.Epoch, Staging: opt.Stage, Journal: true,
-			FreeBytes: opt.FreeMiB * mib, AlignBytes: mib})
-		os.Remove(probe)
-		if err != nil {
-			return err
-		}
-		layout, err := diskimage.NewLayout(res.SizeBytes, opt.DAX)
-		if err != nil {
-			return err
-		}
-		fsSize = layout.PartSize
+		// The filesystem fills Kata's partition: the content plus the free
+		// space, sized so that with the 4 MiB around it (MBRs, DAX header,
+		// tail) the image is a multiple of 128 MiB.
+		fsOpt.FreeBytes = opt.FreeMiB * mib
+		fsOpt.AlignBytes = diskimage.ImageAlignment
+		fsOpt.AlignOffset = diskimage.PartitionStart + diskimage.TailReserve + diskimage.DAXHeaderSize
 	}
-	fsOpt.SizeBytes = fsSize / 4096 * 4096
 	fsFile := filepath.Join(opt.Stage, "rootfs.ext4")
 	res, err := ext4image.Build(rootfs, fsFile, fsOpt)
 	var small *ext4image.TooSmallError
@@ -74,6 +64,11 @@ func DiskImage(rootfs, out string, opt DiskImageOptions, log io.Writer) error {
 	defer os.Remove(fsFile)
 	fmt.Fprintf(log, "kforge: ext4 of %d MiB: %d MiB of data in %d inodes, %d MiB free\n",
 		res.SizeBytes/mib, res.DataBytes/mib, res.Inodes, res.FreeBytes/mib)
+	if layout, err := diskimage.NewLayout(res.SizeBytes, opt.DAX); err != nil {
+		return err
+	} else if opt.SizeMiB == 0 && layout.PartSize != res.SizeBytes {
+		return fmt.Errorf("the filesystem (%d bytes) does not fill the partition of Kata's layout (%d bytes)", res.SizeBytes, layout.PartSize)
+	}
 	fs, err := os.Open(fsFile)
 	if err != nil {
 		return err

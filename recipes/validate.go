@@ -182,6 +182,9 @@ func validateRust(r *Recipe, name string, p RustProgram, loc *locator) error {
 			return err
 		}
 	}
+	if len(p.Templates) > 0 && p.SourceArchive == nil {
+		return loc.errorf(path+".templates", "templates write into the unpacked sourceArchive; a source directory of the recipe is read-only in the build: generate those files in it instead")
+	}
 	for i, tp := range p.Templates {
 		at := fmt.Sprintf("%s.templates[%d]", path, i)
 		if !isLocalPath(tp.From) || !isLocalPath(tp.To) {

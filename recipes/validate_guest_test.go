@@ -62,3 +62,9 @@ func replaceOnce(t *testing.T, s, old, new string) string {
 	}
 	return strings.Replace(s, old, new, 1)
 }
+
+func TestTemplatesNeedASourceArchive(t *testing.T) {
+	src := replaceOnce(t, guestRecipe, "    kataAgent: {libc: gnu, seccomp: true}\n",
+		"    kataAgent: {libc: gnu, seccomp: true}\n    templates: [{from: a.in, to: a, replace: {\"@V@\": \"1\"}}]\n")
+	wantError(t, src, 16, 16, "templates write into the unpacked sourceArchive")
+}

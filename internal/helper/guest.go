@@ -12,8 +12,10 @@ import (
 // WriteInitrd writes a Kata initrd of the rootfs to out, through a
 // temporary file so that a failure leaves nothing at out.
 func WriteInitrd(rootfs, out string, opt initramfs.Options) error {
-	if _, err := os.Lstat(filepath.Join(rootfs, strings.TrimPrefix(opt.Init, "/"))); err != nil && opt.Init != "" {
-		return fmt.Errorf("the rootfs has no %s for /init to point at: %w", opt.Init, err)
+	if opt.Init != "" {
+		if _, err := os.Lstat(filepath.Join(rootfs, strings.TrimPrefix(opt.Init, "/"))); err != nil {
+			return fmt.Errorf("the rootfs has no %s for /init to point at: %w", opt.Init, err)
+		}
 	}
 	return writeAtomically(out, func(f *os.File) error { return initramfs.Write(f, rootfs, opt) })
 }

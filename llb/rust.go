@@ -13,7 +13,7 @@ import (
 // Where the inputs of a Rust build sit inside its steps.
 const (
 	rustDistDir     = "/in/rust-dist"  // dist tarballs of the toolchain
-	rustSourceIn    = "/in/source"     // a source tarball
+	rustSourceIn    = "/in/source"     // the unpacked source tarball
 	rustVendorIn    = "/in/vendor"     // a vendor tarball fetched by sha256
 	rustToolchainAt = "/opt/rust"      // where a dist toolchain is installed
 	rustTargetDir   = "/target"        // cargo's persistent target directory
@@ -41,7 +41,7 @@ func RustProgram(p *recipes.RustPlan, builder bk.State, ctx Contexts, fetches *F
 		bk.WithCustomName(fmt.Sprintf("[%s] cargo build --offline --locked (%s)", p.Name, target)),
 	}
 	if a := prog.SourceArchive; a != nil {
-		opts = append(opts, bk.AddMount(rustSourceIn, fetches.file(a.URLs, "", a.SHA256), bk.Readonly))
+		opts = append(opts, bk.AddMount(rustSourceIn, rustSourceTree(p, builder, ctx, fetches), bk.Readonly))
 	}
 	if a := prog.Crates.VendorArchive; a != nil {
 		opts = append(opts, bk.AddMount(rustVendorIn, fetches.file(a.URLs, "", a.SHA256), bk.Readonly))
@@ -83,13 +83,9 @@ func rustBuildScript(p *recipes.RustPlan, target string) string {
 	s.WriteString("set -eu\n")
 	src := path.Join(recipeDir, prog.Source)
 	if a := prog.SourceArchive; a != nil {
-		fmt.Fprintf(&s, "mkdir -p %[1]s/src && set -- %[2]s/* && tar -xf \"$1\" -C %[1]s/src\n", rustWork, rustSourceIn)
-		src = path.Join(rustWork, "src", a.Dir)
+		src = path.Join(rustSourceIn, a.Dir)
 		fmt.Fprintf(&s, "[ -f %[1]s/Cargo.lock ] || { echo \"kforge: the source tarball has no %[2]s: cargo builds --locked\" >&2; exit 1; }\n",
 			src, path.Join(a.Dir, "Cargo.lock"))
-	}
-	for _, tp := range prog.Templates {
-		s.WriteString(templateScript(src, tp))
 	}
 	crates := prog.Crates.Directory
 	switch c := prog.Crates; {
@@ -142,41 +138,32 @@ export LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=%[1]s
 	return s.String()
 }
 
-// templateScript writes a template's output with sed, after checking that
-// every placeholder is in the template: a placeholder that is not there
-// means the recipe and the source disagree.
-func templateScript(src string, tp recipes.RustTemplate) string {
-	var s strings.Builder
-	from, to := path.Join(src, tp.From), path.Join(src, tp.To)
-	fmt.Fprintf(&s, "[ -f %[1]s ] || { echo \"kforge: template %[2]s is not in the source\" >&2; exit 1; }\n", from, tp.From)
-	var exprs []string
-	for _, k := range recipes.SortedKeys(tp.Replace) {
-		fmt.Fprintf(&s, "grep -qF %s %s || { echo \"kforge: template %s has no placeholder %s\" >&2; exit 1; }\n",
-			shellQuote(k), from, tp.From, strings.ReplaceAll(k, `"`, ``))
-		exprs = append(exprs, "-e "+shellQuote("s|"+sedEscape(k, true)+"|"+sedEscape(tp.Replace[k], false)+"|g"))
-	}
-	fmt.Fprintf(&s, "sed %s %s > %s\n", strings.Join(exprs, " "), from, to)
-	return s.String()
-}
-
-// sedEscape escapes text for a sed s||| expression: a regular expression
-// (pattern) or a replacement.
-func sedEscape(text string, pattern bool) string {
-	special := `\|&`
-	if pattern {
-		special = `\|.*[]^$`
-	}
-	var b strings.Builder
-	for _, r := range text {
-		if strings.ContainsRune(special, r) {
-			b.WriteByte('\\')
+// rustSourceTree unpacks a source tarball, fetched by sha256, and writes
+// its templates with the kforge helper (typed arguments, no shell), each as
+// a step with the network off.
+func rustSourceTree(p *recipes.RustPlan, builder bk.State, ctx Contexts, fetches *Fetches) bk.State {
+	a := p.Program.SourceArchive
+	tree := builder.Run(
+		bk.Args([]string{"/bin/sh", "-c", `set -eu; set -- /in/*; tar -xf "$1" -C /src`}),
+		bk.AddMount("/in", fetches.file(a.URLs, "", a.SHA256), bk.Readonly),
+		bk.Network(bk.NetModeNone),
+		bk.WithCustomName(fmt.Sprintf("[%s] unpack the source tarball", p.Name)),
+	).AddMount("/src", bk.Scratch())
+	for _, tp := range p.Program.Templates {
+		dir := path.Join("/src", a.Dir)
+		args := []string{helperCommand, "helper", "template", "--from", path.Join(dir, tp.From), "--to", path.Join(dir, tp.To)}
+		for _, k := range recipes.SortedKeys(tp.Replace) {
+			args = append(args, "--set", k+"="+tp.Replace[k])
 		}
-		b.WriteRune(r)
+		tree = bk.Scratch().Run(
+			bk.Args(args),
+			bk.AddMount(helperMount, ctx.Helper, bk.Readonly),
+			bk.Network(bk.NetModeNone),
+			bk.WithCustomName(fmt.Sprintf("[%s] write %s from its template", p.Name, tp.To)),
+		).AddMount("/src", tree)
 	}
-	return b.String()
+	return tree
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func staticFlag(static bool) string {
 	if static {

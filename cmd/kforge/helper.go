@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -32,7 +34,7 @@ func newHelperCommand() *cobra.Command {
 	}
 	unpack.Flags().StringVar(&root, "root", "", "root filesystem to unpack into")
 	_ = unpack.MarkFlagRequired("root")
-	cmd.AddCommand(unpack, newInitrdHelper(), newDiskImageHelper())
+	cmd.AddCommand(unpack, newInitrdHelper(), newDiskImageHelper(), newTemplateHelper())
 	return cmd
 }
 
@@ -73,5 +75,31 @@ func newDiskImageHelper() *cobra.Command {
 	c.Flags().Int64Var(&opt.SizeMiB, "size", 0, "image size in MiB (0: from the content)")
 	c.Flags().Int64Var(&opt.FreeMiB, "free", 0, "free space in MiB in a computed size")
 	c.Flags().BoolVar(&opt.DAX, "dax", true, "write the NVDIMM PFN (DAX) header")
+	return c
+}
+
+func newTemplateHelper() *cobra.Command {
+	var from, to string
+	var set []string
+	c := &cobra.Command{
+		Use:   "template --from FILE --to FILE --set PLACEHOLDER=VALUE...",
+		Short: "Write a file from a template, each placeholder replaced literally",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			replace := map[string]string{}
+			for _, kv := range set {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok {
+					return fmt.Errorf("--set %q: want PLACEHOLDER=VALUE", kv)
+				}
+				replace[k] = v
+			}
+			return helper.ApplyTemplate(from, to, replace)
+		},
+	}
+	c.Flags().StringVar(&from, "from", "", "the template")
+	c.Flags().StringVar(&to, "to", "", "the file to write")
+	// An array, not pflag's map flag: that one splits values at commas.
+	c.Flags().StringArrayVar(&set, "set", nil, "PLACEHOLDER=VALUE, replaced literally (repeatable)")
 	return c
 }

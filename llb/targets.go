@@ -69,7 +69,12 @@ func (in *Inputs) Target(name string, fetches *Fetches) (bk.State, error) {
 		}
 		return InitrdImage(in.Recipe, name, rootfs, in.Contexts), nil
 	}
-	return bk.State{}, fmt.Errorf("%s has no target %q; its targets are: %s", in.Recipe.Path, name, strings.Join(TargetNames(in.Recipe), ", "))
+	return bk.State{}, NoSuchTarget(in.Recipe, name)
+}
+
+// NoSuchTarget is the error for a target the recipe lacks, naming those it has.
+func NoSuchTarget(r *recipes.Recipe, name string) error {
+	return fmt.Errorf("%s has no target %q; its targets are: %s", r.Path, name, strings.Join(TargetNames(r), ", "))
 }
 
 // rootfs is a guest rootfs: its base environment with the agent built by

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/moby/buildkit/client"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/kforge/kforge/internal/helper"
 )
@@ -19,7 +20,15 @@ type Output struct {
 	Type  string
 	Dest  string
 	Attrs map[string]string
-	tmp   string
+	// Hold keeps a successful export in its temporary place until the
+	// caller commits or discards it: a build that still has to push
+	// leaves no output behind when the push fails.
+	Hold bool
+	// Hash asks a local export for the sha256 of each regular file, taken
+	// while it is unpacked, in Digests (by path below Dest).
+	Hash    bool
+	Digests map[string]digest.Digest
+	tmp     string
 	// unpacked reports the end of unpacking a local export's tar stream,
 	// read from stream.
 	unpacked chan error
@@ -48,18 +57,45 @@ func ParseOutput(spec string) (*Output, error) {
 			o.Attrs[k] = v
 		}
 	}
+	if o.Type == "image" {
+		// buildx's type=registry is short for type=image,push=true; kforge
+		// has no image store to export to without the push.
+		if o.Attrs["push"] != "true" {
+			return nil, fmt.Errorf("output %q: type=image needs push=true here (kforge has no image store); or use type=registry,name=REF", spec)
+		}
+		delete(o.Attrs, "push")
+		o.Type = "registry"
+	}
 	switch o.Type {
 	case "local", "tar", "oci", "docker":
+	case "registry":
+		if o.Attrs["name"] == "" {
+			return nil, fmt.Errorf("output %q has no name=: use type=registry,name=HOST/REPOSITORY[:TAG]", spec)
+		}
+		if o.Dest != "" {
+			return nil, fmt.Errorf("output %q: a registry output takes name=, not dest=", spec)
+		}
+		return o, nil
 	case "":
-		return nil, fmt.Errorf("output %q has no type=: use type=local,dest=DIR or type=tar,dest=FILE", spec)
+		return nil, fmt.Errorf("output %q has no type=: use type=local,dest=DIR, type=tar,dest=FILE, type=oci,dest=FILE or type=registry,name=REF", spec)
 	default:
-		return nil, fmt.Errorf("output type %q is not one of local, tar, oci, docker", o.Type)
+		return nil, fmt.Errorf("output type %q is not one of local, tar, oci, docker, registry", o.Type)
 	}
 	if o.Dest == "" {
 		return nil, fmt.Errorf("output %q has no dest=", spec)
 	}
+	if v, ok := o.Attrs["tar"]; ok && v != "true" && v != "false" {
+		return nil, fmt.Errorf("output %q: tar=%s is not true or false", spec, v)
+	}
 	return o, nil
 }
+
+// Name is a registry output's reference (or an OCI layout's tag).
+func (o *Output) Name() string { return o.Attrs["name"] }
+
+// Tar reports whether an oci or docker output is a tar archive (tar=false
+// asks for a directory).
+func (o *Output) Tar() bool { return o.Attrs["tar"] != "false" }
 
 // Entry prepares the temporary destination and returns the export entry.
 func (o *Output) Entry() (client.ExportEntry, error) {
@@ -83,7 +119,12 @@ func (o *Output) Entry() (client.ExportEntry, error) {
 			o.stream = pr
 			o.unpacked = make(chan error, 1)
 			go func() {
-				err := helper.ExtractTar(tmp, pr)
+				var err error
+				if o.Hash {
+					o.Digests, err = helper.ExtractTarHashed(tmp, pr)
+				} else {
+					err = helper.ExtractTar(tmp, pr)
+				}
 				if err != nil {
 					pr.CloseWithError(err)
 				} else {

@@ -216,6 +216,8 @@ func solveOnce(ctx context.Context, c *client.Client, st bk.State, opt Options) 
 		for _, o := range opt.Outputs {
 			if err != nil {
 				o.Discard()
+			} else if o.Hold {
+				continue
 			} else if cerr := o.Commit(); cerr != nil {
 				err = cerr
 			}

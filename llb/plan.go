@@ -1,0 +1,48 @@
+package llb
+
+import (
+	"os"
+
+	"github.com/kforge/kforge/recipes"
+)
+
+// NewInputs are a recipe and its lock, with no target planned yet.
+func NewInputs(r *recipes.Recipe, lock *recipes.Lock, lockPath string) *Inputs {
+	return &Inputs{Recipe: r, Lock: lock, LockPath: lockPath,
+		Kernels: map[string]*recipes.KernelPlan{}, Rust: map[string]*recipes.RustPlan{}}
+}
+
+// Plan checks a kernel's or Rust program's inputs against the recipe's
+// directory and adds its plan to in; it returns the files of the recipe's
+// directory the target reads. It reads the recipe's directory, not the
+// graph: graphs are built from the plans.
+func (in *Inputs) Plan(recipeDir, target string) ([]string, error) {
+	r, fsys := in.Recipe, os.DirFS(recipeDir)
+	if _, ok := r.Kernels[target]; ok {
+		plan, err := recipes.PlanKernel(r, in.Lock, in.LockPath, target, fsys)
+		if err != nil {
+			return nil, err
+		}
+		in.Kernels[target] = plan
+		return plan.Files(), nil
+	}
+	if _, ok := r.Rust[target]; ok {
+		plan, err := recipes.PlanRust(r, in.Lock, in.LockPath, target, fsys)
+		if err != nil {
+			return nil, err
+		}
+		in.Rust[target] = plan
+		return plan.Files(), nil
+	}
+	// A guest's rootfs, image and initrd read the files of the agent.
+	if fs, ok := r.Rootfs[target]; ok {
+		return in.Plan(recipeDir, fs.Agent)
+	}
+	if img, ok := r.Images[target]; ok {
+		return in.Plan(recipeDir, img.Rootfs)
+	}
+	if initrd, ok := r.Initrds[target]; ok {
+		return in.Plan(recipeDir, initrd.Rootfs)
+	}
+	return nil, nil
+}

@@ -30,8 +30,17 @@ TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux i
 deps:
 	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_DEPS)"
 
-test-deps: deps
+test-deps: deps $(BIN)/registry $(BIN)/oras
 	@$(MAKE) --no-print-directory install-debs DEBS="$(TEST_DEB_DEPS)"
+
+# A real registry and an independent OCI client for the artifact tests: what
+# kforge pushes is checked by another implementation than its own. Built
+# only when missing, at fixed versions.
+$(BIN)/registry:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/distribution/distribution/v3/cmd/registry@v3.1.2
+
+$(BIN)/oras:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install oras.land/oras/cmd/oras@v1.3.6
 
 install-debs:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -85,12 +94,14 @@ unit:
 
 # Timings against the plain tools, as ratios measured in one run: the
 # builder environment against debootstrap, the Kata kernel against a native
-# make, the test agent's rebuilds against native cargo, and the guest's image
-# and initrd assembly against mkfs.ext4 -d and cpio. BENCH=environment,
-# kernel, agent or guest runs one suite.
+# make, the test agent's rebuilds against native cargo, the guest's image
+# and initrd assembly against mkfs.ext4 -d and cpio, and the image's push
+# and pull against oras through a Distribution registry. BENCH=environment,
+# kernel, agent, guest or registry runs one suite.
 BENCH ?= all
-bench: deps build
-	$(GO) run ./bench -suite $(BENCH) -kforge $(CURDIR)/$(KFORGE) -buildkitd $(CURDIR)/$(BIN)/buildkitd
+bench: deps build $(BIN)/registry $(BIN)/oras
+	$(GO) run ./bench -suite $(BENCH) -kforge $(CURDIR)/$(KFORGE) -buildkitd $(CURDIR)/$(BIN)/buildkitd \
+		-registry $(CURDIR)/$(BIN)/registry -oras $(CURDIR)/$(BIN)/oras
 
 # Regenerates the JSON Schema of the recipe format from the Go types.
 schema:

@@ -27,7 +27,9 @@ func main() {
 	envName := flag.String("environment", "builder", "environment of the recipe")
 	kernelRecipe := flag.String("kernel-recipe", "recipes/kata-kernel.yaml", "recipe with the kernel to measure")
 	fixtures := flag.String("fixtures", "testdata/recipes", "directory of the test recipes (the Rust program and guest)")
-	suite := flag.String("suite", "all", "what to measure: environment, kernel, agent, guest or all")
+	registryBin := flag.String("registry", "bin/registry", "Distribution registry binary, for the registry suite")
+	orasBin := flag.String("oras", "bin/oras", "oras binary, the registry suite's baseline")
+	suite := flag.String("suite", "all", "what to measure: environment, kernel, agent, guest, registry or all")
 	flag.Parse()
 	var err error
 	if *suite == "all" || *suite == "environment" {
@@ -41,6 +43,9 @@ func main() {
 	}
 	if err == nil && (*suite == "all" || *suite == "guest") {
 		err = runGuest(*kforge, *buildkitd, *fixtures)
+	}
+	if err == nil && (*suite == "all" || *suite == "registry") {
+		err = runRegistry(*kforge, *buildkitd, *fixtures, *registryBin, *orasBin)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

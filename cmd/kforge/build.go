@@ -108,7 +108,7 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 		return nil, err
 	}
 	recipeDir := filepath.Dir(b.file)
-	in := newInputs(r, lock, lockPath)
+	in := kllb.NewInputs(r, lock, lockPath)
 	if k, ok := r.Kernels[b.target]; ok && b.platform != "" {
 		arch, ok := platformArch[b.platform]
 		if !ok {
@@ -117,7 +117,7 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 		k.Arch = arch
 		r.Kernels[b.target] = k
 	}
-	files, err := planTarget(in, recipeDir, b.target)
+	files, err := in.Plan(recipeDir, b.target)
 	if err != nil {
 		return nil, err
 	}
@@ -142,45 +142,6 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-func newInputs(r *recipes.Recipe, lock *recipes.Lock, lockPath string) *kllb.Inputs {
-	return &kllb.Inputs{Recipe: r, Lock: lock, LockPath: lockPath,
-		Kernels: map[string]*recipes.KernelPlan{}, Rust: map[string]*recipes.RustPlan{}}
-}
-
-// planTarget checks a kernel's or Rust program's inputs against the
-// recipe's directory and adds its plan to in; it returns the files of the
-// recipe's directory the target reads.
-func planTarget(in *kllb.Inputs, recipeDir, target string) ([]string, error) {
-	r, fsys := in.Recipe, os.DirFS(recipeDir)
-	if _, ok := r.Kernels[target]; ok {
-		plan, err := recipes.PlanKernel(r, in.Lock, in.LockPath, target, fsys)
-		if err != nil {
-			return nil, err
-		}
-		in.Kernels[target] = plan
-		return plan.Files(), nil
-	}
-	if _, ok := r.Rust[target]; ok {
-		plan, err := recipes.PlanRust(r, in.Lock, in.LockPath, target, fsys)
-		if err != nil {
-			return nil, err
-		}
-		in.Rust[target] = plan
-		return plan.Files(), nil
-	}
-	// A guest's rootfs, image and initrd read the files of the agent.
-	if fs, ok := r.Rootfs[target]; ok {
-		return planTarget(in, recipeDir, fs.Agent)
-	}
-	if img, ok := r.Images[target]; ok {
-		return planTarget(in, recipeDir, img.Rootfs)
-	}
-	if initrd, ok := r.Initrds[target]; ok {
-		return planTarget(in, recipeDir, initrd.Rootfs)
-	}
-	return nil, nil
 }
 
 // guestDigests are the sha256 of the recipe and lock files, recorded in a
@@ -219,7 +180,7 @@ func (p *prepared) localMounts() map[string]fsutil.FS {
 }
 
 func newBuildCommand(g *globalFlags) *cobra.Command {
-	var b buildFlags
+	br := &buildRun{g: g}
 	var outputs []string
 	cmd := &cobra.Command{
 		Use:   "build -f RECIPE --target TARGET [-o type=local,dest=DIR]",
@@ -229,10 +190,21 @@ only from the lock: a recipe whose inputs changed since it was locked is
 refused. Steps other than pinned fetches run with no network. Unchanged input
 does no work: every step is a cached layer.
 
-Outputs (-o, repeatable) use BuildKit's exporters:
-  type=local,dest=DIR     the target's files in DIR
-  type=tar,dest=FILE      the same as a tar archive
+Outputs (-o, repeatable), in docker buildx's syntax:
+  type=local,dest=DIR           the target's files in DIR
+  type=tar,dest=FILE            the same as a tar archive
+  type=oci,dest=FILE[,name=TAG] an OCI image layout as a tar (tar=false: a directory)
+  type=registry,name=REF        pushed to a registry; prints REF@DIGEST
 An output appears only when the build succeeded; a failed build leaves none.
+
+Kernels, images, initrds and rootfs (as a tarball) ship under oci and
+registry as OCI artifacts (docs/artifacts.md): one manifest, one layer per
+file, the same digest from the same recipe and lock on any machine. With
+--platform linux/amd64,linux/arm64 a kernel becomes an OCI index of both.
+Environments and programs ship as OCI images. Registry credentials come from
+the docker config ($DOCKER_CONFIG or ~/.docker/config.json, credential helpers
+included); --ca-file adds a CA, and only a registry on this host may speak
+plain HTTP unless --plain-http.
 
 A build farm shares work through BuildKit's cache: --cache-to exports every
 step (mode=max) to a registry or directory, --cache-from imports it.
@@ -241,34 +213,21 @@ With no network at all, --mirror DIR --offline takes every pinned file from
 a directory mirror filled by ` + "`kforge mirror sync`" + `.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := b.prepare(g)
-			if err != nil {
-				return err
-			}
-			opt, stop, err := b.solveOptions(g, p)
-			if err != nil {
-				return err
-			}
-			defer stop()
 			for _, spec := range outputs {
 				o, err := solve.ParseOutput(spec)
 				if err != nil {
 					return err
 				}
-				opt.Outputs = append(opt.Outputs, o)
+				br.outputs = append(br.outputs, o)
 			}
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return solve.Run(cmd.Context(), c, func(f *kllb.Fetches) (bk.State, error) {
-				return p.graph(b.target, f)
-			}, opt)
+			br.stdout, br.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return br.run(cmd.Context())
 		},
 	}
-	b.register(cmd)
-	cmd.Flags().StringArrayVarP(&outputs, "output", "o", nil, "output destination: type=local,dest=DIR or type=tar,dest=FILE")
+	br.b.register(cmd)
+	br.reg.register(cmd)
+	cmd.Flags().Lookup("platform").Usage = "target platform of a kernel: linux/amd64 or linux/arm64 (cross-compiled), or both, comma-separated, for an OCI index; default: the recipe's arch"
+	cmd.Flags().StringArrayVarP(&outputs, "output", "o", nil, "output destination: type=local,dest=DIR | type=tar,dest=FILE | type=oci,dest=FILE[,tar=false] | type=registry,name=REF")
 	return cmd
 }
 

@@ -156,7 +156,15 @@ func TestKernelIsReproducibleFromCleanCaches(t *testing.T) {
 	env := []string{"KFORGE_STATE_DIR=" + state}
 	t.Cleanup(func() { kforge(t, env, "daemon", "stop") })
 	second := filepath.Join(t.TempDir(), "out")
-	mustKforge(t, env, "build", "-f", lockedKernel(t), "--target", "tiny", "--progress", "plain", "-o", "type=local,dest="+second)
+	// The second daemon pushes its kernel too: the same recipe and lock give
+	// the same manifest digest.
+	reg := sharedRegistry(t)
+	_, firstDigest := kernelArtifact(t)
+	r := mustKforge(t, append(env, reg.env()...), "build", "-f", lockedKernel(t), "--target", "tiny", "--progress", "plain", "-o", "type=local,dest="+second,
+		"--ca-file", reg.CAFile, "-o", "type=registry,name="+reg.Host+"/kforge/tiny:second-daemon")
+	if d := pushDigest(t, r.stdout, reg.Host+"/kforge/tiny"); d != firstDigest {
+		t.Errorf("the second daemon's kernel artifact is %s, the first's %s", d, firstDigest)
+	}
 	for _, f := range []string{"vmlinux.container", "vmlinuz.container", "System.map-*"} {
 		a, _ := filepath.Glob(filepath.Join(first, f))
 		b, _ := filepath.Glob(filepath.Join(second, f))

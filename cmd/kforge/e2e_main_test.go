@@ -70,6 +70,7 @@ func runE2E(m *testing.M) (int, error) {
 		stateDir = filepath.Join(repoRoot, ".cache", "e2e-state")
 	}
 	code := m.Run()
+	stopRegistries()
 	stop := exec.Command(kforgeBin, "daemon", "stop")
 	stop.Env = append(os.Environ(), "KFORGE_STATE_DIR="+stateDir)
 	stop.Run()
@@ -94,6 +95,13 @@ func kforge(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(kforgeBin, args...)
 	cmd.Env = append(append(os.Environ(), "KFORGE_STATE_DIR="+stateDir), env...)
+	return runCommand(t, cmd)
+}
+
+// runCommand runs a test's client command, its stderr also streamed to
+// the verbose test log, and returns its output and exit code.
+func runCommand(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = io.MultiWriter(&stderr, testLog{t})
@@ -102,7 +110,7 @@ func kforge(t *testing.T, env []string, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("running kforge: %v", err)
+		t.Fatalf("running %s: %v", filepath.Base(cmd.Path), err)
 	}
 	return r
 }

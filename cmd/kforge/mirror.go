@@ -92,12 +92,12 @@ func pinnedFiles(recipePath string, targets []string) ([]cache.File, error) {
 	if len(targets) == 0 {
 		targets = kllb.TargetNames(r)
 	}
-	in := newInputs(r, lock, lockPath)
+	in := kllb.NewInputs(r, lock, lockPath)
 	in.Contexts = kllb.Contexts{Helper: bk.Scratch(), Recipe: bk.Scratch()}
 	seen := map[string]bool{}
 	var files []cache.File
 	for _, t := range targets {
-		if _, err := planTarget(in, filepath.Dir(recipePath), t); err != nil {
+		if _, err := in.Plan(filepath.Dir(recipePath), t); err != nil {
 			return nil, err
 		}
 		rec := &kllb.Fetches{}

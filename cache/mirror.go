@@ -184,7 +184,7 @@ func writeIndex(dir string, index map[string]File) error {
 }
 
 // Server serves a directory mirror over HTTP on 127.0.0.1 for the length of
-// a build: GET /sha256/<hex>/<name> answers with the file of that digest.
+// a build: GET /sha256/<hex> answers with the file of that digest.
 // Only digests are served; nothing else of the host is reachable through it.
 type Server struct {
 	URL string

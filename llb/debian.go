@@ -35,6 +35,7 @@ func Environment(r *recipes.Recipe, le *recipes.LockedEnvironment, name string, 
 		bk.AddMount(helperMount, ctx.Helper, bk.Readonly),
 		bk.AddMount(debsDir, pool, bk.Readonly),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.environments."+name),
 		bk.WithCustomName(fmt.Sprintf("[%s] unpack %d packages", name, len(debs))),
 	)
 	unpacked := unpack.AddMount("/rootfs", bk.Scratch())
@@ -45,6 +46,7 @@ func Environment(r *recipes.Recipe, le *recipes.LockedEnvironment, name string, 
 			bk.Args([]string{"/bin/sh", "-c", installScript(le)}),
 			bk.AddMount(debsDir, pool, bk.Readonly),
 			bk.Network(bk.NetModeNone),
+			ctx.at("$.environments."+name),
 			bk.WithCustomName(fmt.Sprintf("[%s] dpkg: install and configure %d packages", name, len(debs))),
 		).Root()
 

@@ -3,6 +3,7 @@ package llb
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,13 @@ var builtinRecipes = []string{"builder.yaml", "kata-kernel.yaml", "kata-agent.ya
 
 func marshalTarget(t *testing.T, recipePath, target string) *bk.Definition {
 	t.Helper()
+	return marshalLocated(t, recipePath, target, nil)
+}
+
+// marshalLocated marshals a target with its ops placed in the recipe by
+// locate (nil: no source map).
+func marshalLocated(t *testing.T, recipePath, target string, locate func(*recipes.Recipe) func(string) bk.ConstraintsOpt) *bk.Definition {
+	t.Helper()
 	r, err := recipes.Load(recipePath)
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +44,11 @@ func marshalTarget(t *testing.T, recipePath, target string) *bk.Definition {
 	}
 	in.Digests = GuestDigests{Recipe: strings.Repeat("a", 64), Lock: strings.Repeat("b", 64)}
 	in.Contexts = Contexts{
-		Helper: bk.Local(HelperContextName, bk.SharedKeyHint(HelperContextName)),
+		Helper: Helper(bk.Local(HelperContextName, bk.SharedKeyHint(HelperContextName))),
 		Recipe: bk.Local(RecipeContextName, bk.IncludePatterns(files), bk.SharedKeyHint(RecipeContextName)),
+	}
+	if locate != nil {
+		in.Contexts.Locate = locate(r)
 	}
 	st, err := in.Target(target, &Fetches{Skip: map[string]int{}, Down: map[string]bool{}})
 	if err != nil {
@@ -134,4 +145,43 @@ func eachBuiltinTarget(t *testing.T, fn func(name, path, target string)) {
 // keys follow from it.
 func definitionDigest(def *bk.Definition) digest.Digest {
 	return digest.FromBytes(def.Def[len(def.Def)-1])
+}
+
+// With a source map, every step carries the recipe line of what it builds,
+// and the graph is otherwise the same: locations are metadata, so the CLI
+// and the frontend share cache keys whether or not they map sources.
+func TestSourceLocationsChangeNoOp(t *testing.T) {
+	eachBuiltinTarget(t, func(name, path, target string) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sm := bk.NewSourceMap(nil, name, "YAML", data)
+		located := marshalLocated(t, path, target, func(r *recipes.Recipe) func(string) bk.ConstraintsOpt {
+			return func(yamlPath string) bk.ConstraintsOpt {
+				line, _ := r.Position(yamlPath)
+				return sm.Location([]*pb.Range{{Start: &pb.Position{Line: int32(line)}, End: &pb.Position{Line: int32(line)}}})
+			}
+		})
+		plain := marshalTarget(t, path, target)
+		if a, b := definitionDigest(located), definitionDigest(plain); a != b {
+			t.Errorf("%s %s: a source map changed the graph: %s and %s", name, target, a, b)
+		}
+		if located.Source == nil || len(located.Source.Infos) != 1 {
+			t.Fatalf("%s %s: no source info in the definition", name, target)
+		}
+		for _, dt := range located.Def {
+			var op pb.Op
+			if err := op.UnmarshalVT(dt); err != nil {
+				t.Fatal(err)
+			}
+			if op.GetExec() == nil {
+				continue
+			}
+			locs := located.Source.Locations[digest.FromBytes(dt).String()]
+			if locs == nil || len(locs.Locations) == 0 || locs.Locations[0].Ranges[0].Start.Line < 1 {
+				t.Errorf("%s %s: step %v has no recipe line", name, target, op.GetExec().GetMeta().GetArgs()[:1])
+			}
+		}
+	})
 }

@@ -25,13 +25,14 @@ type GuestDigests struct {
 // Rootfs lays out a Kata guest root filesystem: the base package set, the
 // agent's files, and Kata's wiring as osbuilder's rootfs.sh leaves it, in a
 // step with the network off.
-func Rootfs(r *recipes.Recipe, name string, base, agent bk.State, le *recipes.LockedEnvironment, d GuestDigests) bk.State {
+func Rootfs(r *recipes.Recipe, name string, base, agent bk.State, le *recipes.LockedEnvironment, d GuestDigests, ctx Contexts) bk.State {
 	fs := r.Rootfs[name]
 	withAgent := base.File(bk.Copy(agent, "/", "/", &bk.CopyInfo{CopyDirContentsOnly: true}),
 		bk.WithCustomName(fmt.Sprintf("[%s] add the agent of %s", name, fs.Agent)))
 	wired := withAgent.Run(
 		bk.Args([]string{"/bin/sh", "-c", rootfsScript(r, name, le, d)}),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.rootfs."+name),
 		bk.WithCustomName(fmt.Sprintf("[%s] Kata guest wiring (init: %s)", name, fs.InitOrDefault())),
 	).Root()
 	// A step sees the runtime's own /etc/resolv.conf over the layer's, so
@@ -137,6 +138,7 @@ func DiskImage(r *recipes.Recipe, name string, rootfs, builder bk.State, ctx Con
 		bk.AddMount(rootfsMount, rootfs, bk.Readonly),
 		bk.AddMount(stageMount, bk.Scratch(), bk.Tmpfs()),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.images."+name),
 		bk.WithCustomName(fmt.Sprintf("[%s] kata-containers.img from rootfs %s", name, img.Rootfs)),
 	).AddMount(outDir, bk.Scratch())
 }
@@ -153,6 +155,7 @@ func InitrdImage(r *recipes.Recipe, name string, rootfs bk.State, ctx Contexts) 
 		bk.AddMount(helperMount, ctx.Helper, bk.Readonly),
 		bk.AddMount(rootfsMount, rootfs, bk.Readonly),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.initrds."+name),
 		bk.WithCustomName(fmt.Sprintf("[%s] kata-containers-initrd.img from rootfs %s (%s)", name, in.Rootfs, in.CompressionOrDefault())),
 	).AddMount(outDir, bk.Scratch())
 }

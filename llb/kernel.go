@@ -67,6 +67,7 @@ func KernelSource(r *recipes.Recipe, p *recipes.KernelPlan, builder bk.State, ct
 		bk.Args([]string{"/bin/bash", "-c", "set -euo pipefail\n" + unpack}),
 		bk.AddMount("/in", archive, bk.Readonly),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.kernels."+p.Name),
 		bk.WithCustomName(fmt.Sprintf("[%s] unpack kernel source", p.Name)),
 	).AddMount(srcDir, bk.Scratch())
 	if len(p.Patches) == 0 {
@@ -87,6 +88,7 @@ patch -d %[1]s -p1 --forward --batch --silent < %[2]s
 		bk.Args([]string{"/bin/sh", "-c", script.String()}),
 		bk.AddMount(recipeDir, ctx.Recipe, bk.Readonly),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.kernels."+p.Name),
 		bk.WithCustomName(fmt.Sprintf("[%s] apply %d patches", p.Name, len(p.Patches))),
 	).AddMount(srcDir, tree)
 }
@@ -191,6 +193,7 @@ cd %[2]s && python3 %[3]s/config-report.py Kconfig %[3]s/plan.json
 		bk.AddMount(recipeDir, ctx.Recipe, bk.Readonly),
 		bk.AddMount(kforgeDir, files, bk.Readonly),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.kernels."+p.Name+".config"),
 		bk.WithCustomName(fmt.Sprintf("[%s] configure: %s + %d fragments, olddefconfig, report", p.Name, p.Kernel.Config.Base, len(frags))),
 	).AddMount(cfgDir, bk.Scratch())
 }
@@ -204,7 +207,7 @@ func KernelBuildTimestamp(epoch int64) string {
 // KernelCompile compiles the configured kernel in a persistent object tree
 // (a cache mount per kernel and architecture, so that changing one option
 // rebuilds only what depends on it) and installs it under Kata's names.
-func KernelCompile(p *recipes.KernelPlan, src, cfg, builder bk.State) bk.State {
+func KernelCompile(p *recipes.KernelPlan, src, cfg, builder bk.State, ctx Contexts) bk.State {
 	ka := kernelArch[p.Kernel.ArchOrDefault()]
 	cv := p.Kernel.ConfigVersionOrDefault()
 	script := fmt.Sprintf(`set -eu
@@ -230,6 +233,7 @@ touch -h -d @%[3]d %[9]s/*
 		bk.AddMount(cfgDir, cfg, bk.Readonly),
 		bk.AddMount(buildDir, bk.Scratch(), bk.AsPersistentCacheDir("kforge-kernel-"+p.Name+"-"+p.Kernel.ArchOrDefault(), bk.CacheMountLocked)),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.kernels."+p.Name),
 		bk.WithCustomName(fmt.Sprintf("[%s] compile %s for %s", p.Name, ka.image, p.Kernel.ArchOrDefault())),
 	).AddMount(outDir, bk.Scratch())
 }

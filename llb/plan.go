@@ -1,6 +1,7 @@
 package llb
 
 import (
+	"io/fs"
 	"os"
 
 	"github.com/kforge/kforge/recipes"
@@ -17,7 +18,13 @@ func NewInputs(r *recipes.Recipe, lock *recipes.Lock, lockPath string) *Inputs {
 // directory the target reads. It reads the recipe's directory, not the
 // graph: graphs are built from the plans.
 func (in *Inputs) Plan(recipeDir, target string) ([]string, error) {
-	r, fsys := in.Recipe, os.DirFS(recipeDir)
+	return in.PlanFS(os.DirFS(recipeDir), target)
+}
+
+// PlanFS is Plan against the recipe's directory as a file system: the
+// frontend reads it from the build context, not from a host directory.
+func (in *Inputs) PlanFS(fsys fs.FS, target string) ([]string, error) {
+	r := in.Recipe
 	if _, ok := r.Kernels[target]; ok {
 		plan, err := recipes.PlanKernel(r, in.Lock, in.LockPath, target, fsys)
 		if err != nil {
@@ -35,14 +42,14 @@ func (in *Inputs) Plan(recipeDir, target string) ([]string, error) {
 		return plan.Files(), nil
 	}
 	// A guest's rootfs, image and initrd read the files of the agent.
-	if fs, ok := r.Rootfs[target]; ok {
-		return in.Plan(recipeDir, fs.Agent)
+	if rootfs, ok := r.Rootfs[target]; ok {
+		return in.PlanFS(fsys, rootfs.Agent)
 	}
 	if img, ok := r.Images[target]; ok {
-		return in.Plan(recipeDir, img.Rootfs)
+		return in.PlanFS(fsys, img.Rootfs)
 	}
 	if initrd, ok := r.Initrds[target]; ok {
-		return in.Plan(recipeDir, initrd.Rootfs)
+		return in.PlanFS(fsys, initrd.Rootfs)
 	}
 	return nil, nil
 }

@@ -31,13 +31,14 @@ func RustProgram(p *recipes.RustPlan, builder bk.State, ctx Contexts, fetches *F
 	target := prog.TargetOrDefault()
 	env := builder
 	if prog.Toolchain != nil {
-		env = rustDistToolchain(p.Name, prog.Toolchain.Dist, builder, fetches)
+		env = rustDistToolchain(p.Name, prog.Toolchain.Dist, builder, ctx, fetches)
 	}
 	opts := []bk.RunOption{
 		bk.Args([]string{"/bin/sh", "-c", rustBuildScript(p, target)}),
 		bk.AddMount(recipeDir, ctx.Recipe, bk.Readonly),
 		bk.AddMount(rustTargetDir, bk.Scratch(), bk.AsPersistentCacheDir("kforge-rust-"+p.Name+"-"+target, bk.CacheMountLocked)),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.rust." + p.Name),
 		bk.WithCustomName(fmt.Sprintf("[%s] cargo build --offline --locked (%s)", p.Name, target)),
 	}
 	if a := prog.SourceArchive; a != nil {
@@ -51,10 +52,10 @@ func RustProgram(p *recipes.RustPlan, builder bk.State, ctx Contexts, fetches *F
 
 // rustDistToolchain installs upstream dist tarballs into /opt/rust of the
 // builder with their own install.sh, as rustup would, with the network off.
-func rustDistToolchain(name string, d *recipes.RustDist, builder bk.State, fetches *Fetches) bk.State {
+func rustDistToolchain(name string, d *recipes.RustDist, builder bk.State, ctx Contexts, fetches *Fetches) bk.State {
 	var s strings.Builder
 	s.WriteString("set -eu\n")
-	opts := []bk.RunOption{bk.Network(bk.NetModeNone),
+	opts := []bk.RunOption{bk.Network(bk.NetModeNone), ctx.at("$.rust." + name + ".toolchain"),
 		bk.WithCustomName(fmt.Sprintf("[%s] install Rust %s from its dist tarballs", name, d.Version))}
 	for i, file := range recipes.SortedKeys(d.Files) {
 		at := fmt.Sprintf("%s/%d", rustDistDir, i)
@@ -147,6 +148,7 @@ func rustSourceTree(p *recipes.RustPlan, builder bk.State, ctx Contexts, fetches
 		bk.Args([]string{"/bin/sh", "-c", `set -eu; set -- /in/*; tar -xf "$1" -C /src`}),
 		bk.AddMount("/in", fetches.file(a.URLs, "", a.SHA256), bk.Readonly),
 		bk.Network(bk.NetModeNone),
+		ctx.at("$.rust."+p.Name+".sourceArchive"),
 		bk.WithCustomName(fmt.Sprintf("[%s] unpack the source tarball", p.Name)),
 	).AddMount("/src", bk.Scratch())
 	for _, tp := range p.Program.Templates {
@@ -159,6 +161,7 @@ func rustSourceTree(p *recipes.RustPlan, builder bk.State, ctx Contexts, fetches
 			bk.Args(args),
 			bk.AddMount(helperMount, ctx.Helper, bk.Readonly),
 			bk.Network(bk.NetModeNone),
+			ctx.at("$.rust."+p.Name+".sourceArchive"),
 			bk.WithCustomName(fmt.Sprintf("[%s] write %s from its template", p.Name, tp.To)),
 		).AddMount("/src", tree)
 	}

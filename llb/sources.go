@@ -7,6 +7,7 @@ package llb
 import (
 	"path"
 	"strings"
+	"time"
 
 	bk "github.com/moby/buildkit/client/llb"
 	digest "github.com/opencontainers/go-digest"
@@ -19,6 +20,20 @@ type Contexts struct {
 	// Recipe holds the files of the recipe's directory that the build reads
 	// (fragments, patches), at their paths relative to the recipe.
 	Recipe bk.State
+	// Locate, when set, gives the source-map location of a recipe node
+	// ("$.kernels.tiny"); every op carries the location of what it builds,
+	// so that a failing step is reported at its recipe line. Locations are
+	// metadata: they change no op and no cache key.
+	Locate func(yamlPath string) bk.ConstraintsOpt
+}
+
+// at is the location of a recipe node, or no location.
+func (c Contexts) at(yamlPath string) bk.ConstraintsOpt {
+	if c.Locate == nil {
+		var none *bk.SourceMap
+		return none.Location(nil)
+	}
+	return c.Locate(yamlPath)
 }
 
 // HelperContextName is the name of the context carrying the kforge binary.
@@ -26,6 +41,22 @@ const HelperContextName = "kforge-helper"
 
 // HelperPath is where the kforge binary sits in the helper context.
 const HelperPath = "/kforge"
+
+// Helper is the helper as steps mount it: the binary alone, copied out of
+// where it came from (the CLI's local context, or the frontend image) into
+// a directory of its own, with a fixed mode and owner and time. The steps
+// that mount it are keyed by its content, so that the CLI and the frontend
+// share them; the copy makes that content the same whichever source sent
+// the binary (the source's own root directory differs between a local
+// context and an image).
+func Helper(src bk.State) bk.State {
+	epoch := time.Unix(0, 0)
+	return bk.Scratch().File(bk.Copy(src, HelperPath, HelperPath, &bk.CopyInfo{
+		Mode:        &bk.ChmodOpt{Mode: 0o755},
+		ChownOpt:    &bk.ChownOpt{User: &bk.UserOpt{UID: 0}, Group: &bk.UserOpt{UID: 0}},
+		CreatedTime: &epoch,
+	}), bk.WithCustomName("[internal] the kforge helper"))
+}
 
 // helperMount is where steps mount the helper context, read-only. A
 // read-only mount is cached by content, so an unchanged kforge binary keeps
@@ -62,15 +93,16 @@ func (f Fetch) Display() string {
 // MirrorURL is the file's URL at the i-th mirror.
 func (f Fetch) MirrorURL(i int) string {
 	if f.Local && i == 0 {
-		return LocalMirrorURL(f.Mirrors[0], f.SHA256, f.Name)
+		return LocalMirrorURL(f.Mirrors[0], f.SHA256)
 	}
 	return MirrorURL(f.Mirrors[i], f.Path)
 }
 
-// LocalMirrorURL is where a directory mirror served by kforge has a file:
-// by its digest, with its name last so that BuildKit sees the same name.
-func LocalMirrorURL(root, sha, name string) string {
-	return strings.TrimSuffix(root, "/") + "/sha256/" + sha + "/" + name
+// LocalMirrorURL is where a directory mirror has a file: by its digest, as
+// `kforge mirror sync` lays it out, so that any static HTTP server of the
+// directory serves it. The step names the file itself (bk.Filename).
+func LocalMirrorURL(root, sha string) string {
+	return strings.TrimSuffix(root, "/") + "/sha256/" + sha
 }
 
 // MirrorURL joins a mirror root and a path below it; with no path the

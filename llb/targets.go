@@ -36,7 +36,7 @@ func (in *Inputs) Target(name string, fetches *Fetches) (bk.State, error) {
 			return bk.State{}, err
 		}
 		cfg := KernelConfig(p, src, builder, in.Contexts, p.Kernel.Config.PolicyOrDefault())
-		return KernelCompile(p, src, cfg, builder), nil
+		return KernelCompile(p, src, cfg, builder, in.Contexts), nil
 	}
 	if p := in.Rust[name]; p != nil {
 		builder, err := in.environment(p.Program.Builder, fetches)
@@ -90,7 +90,7 @@ func (in *Inputs) rootfs(name string, fetches *Fetches) (bk.State, error) {
 	if err != nil {
 		return bk.State{}, err
 	}
-	return Rootfs(in.Recipe, name, base, agent, le, in.Digests), nil
+	return Rootfs(in.Recipe, name, base, agent, le, in.Digests, in.Contexts), nil
 }
 
 // KernelConfigOnly returns a kernel's configured object tree without

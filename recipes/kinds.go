@@ -1,5 +1,7 @@
 package recipes
 
+import "errors"
+
 // Kinds of build target, as the recipe's sections name them.
 const (
 	KindEnvironment = "environment"
@@ -48,4 +50,34 @@ func (r *Recipe) GuestArchitecture(name string) string {
 func has[V any](m map[string]V, k string) bool {
 	_, ok := m[k]
 	return ok
+}
+
+// sectionOf is the recipe section that holds each kind of target.
+var sectionOf = map[string]string{
+	KindEnvironment: "environments", KindKernel: "kernels", KindRust: "rust",
+	KindRootfs: "rootfs", KindImage: "images", KindInitrd: "initrds",
+}
+
+// TargetPath is the YAML path of a target's definition ("$.kernels.tiny"),
+// or "$" when the recipe has no such target.
+func (r *Recipe) TargetPath(name string) string {
+	kind := r.TargetKind(name)
+	if kind == "" {
+		return "$"
+	}
+	return "$." + sectionOf[kind] + "." + name
+}
+
+// Position is the 1-based line and column of the node at a YAML path, or of
+// its nearest parent that exists; 0, 0 when the recipe was not parsed from
+// text.
+func (r *Recipe) Position(path string) (line, column int) {
+	if r.loc == nil {
+		return 0, 0
+	}
+	var e *Error
+	if errors.As(r.loc.errorf(path, ""), &e) {
+		return e.Line, e.Column
+	}
+	return 0, 0
 }

@@ -180,11 +180,22 @@ func WriteLock(path string, l *Lock) error {
 func ReadLock(path string) (*Lock, error) {
 	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		return nil, &Error{File: path, Msg: "no lock file: run `kforge lock -f <recipe>` (online) to create it"}
+		return nil, MissingLock(path)
 	}
 	if err != nil {
 		return nil, err
 	}
+	return ParseLock(path, data)
+}
+
+// MissingLock is the error for a lock that does not exist, with the command
+// that creates it.
+func MissingLock(path string) error {
+	return &Error{File: path, Msg: "no lock file: run `kforge lock -f <recipe>` (online) to create it"}
+}
+
+// ParseLock decodes a lock read from path (used in messages only).
+func ParseLock(path string, data []byte) (*Lock, error) {
 	var l Lock
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

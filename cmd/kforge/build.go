@@ -9,10 +9,13 @@ import (
 	"strings"
 
 	bk "github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/frontend/dockerui"
+	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/spf13/cobra"
 	"github.com/tonistiigi/fsutil"
 
 	"github.com/kforge/kforge/cache"
+	"github.com/kforge/kforge/frontends/gateway"
 	"github.com/kforge/kforge/internal/solve"
 	kllb "github.com/kforge/kforge/llb"
 	"github.com/kforge/kforge/recipes"
@@ -128,7 +131,7 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 		return nil, fmt.Errorf("--platform applies to kernel targets; %q is not a kernel", b.target)
 	}
 	in.Contexts = kllb.Contexts{
-		Helper: bk.Local(kllb.HelperContextName, bk.SharedKeyHint(kllb.HelperContextName)),
+		Helper: kllb.Helper(bk.Local(kllb.HelperContextName, bk.SharedKeyHint(kllb.HelperContextName))),
 		Recipe: recipeContext(files),
 	}
 	p := &prepared{inputs: in}
@@ -171,12 +174,33 @@ func recipeContext(files []string) bk.State {
 	return bk.Local(kllb.RecipeContextName, bk.IncludePatterns(files), bk.SharedKeyHint(kllb.RecipeContextName))
 }
 
+// build is the shared build function (frontends/gateway) for one attempt,
+// with the CLI's mirror choices.
+func build(fetches *kllb.Fetches) gwclient.BuildFunc {
+	return (&gateway.Builder{Fetches: fetches}).Build
+}
+
 func (p *prepared) graph(target string, fetches *kllb.Fetches) (bk.State, error) {
 	return p.inputs.Target(target, fetches)
 }
 
+// localMounts are the directories the daemon reads through the session:
+// the helper, and the recipe's directory both under kforge's own name (for
+// graphs the CLI builds itself) and as buildx sends it to a frontend (the
+// dockerfile and context locals, for the shared build function).
 func (p *prepared) localMounts() map[string]fsutil.FS {
-	return map[string]fsutil.FS{kllb.HelperContextName: p.helper, kllb.RecipeContextName: p.recipe}
+	return map[string]fsutil.FS{kllb.HelperContextName: p.helper, kllb.RecipeContextName: p.recipe,
+		dockerui.DefaultLocalNameDockerfile: p.recipe, dockerui.DefaultLocalNameContext: p.recipe}
+}
+
+// frontendAttrs are the opts of the shared build function, as buildx would
+// send them for the same build.
+func (b *buildFlags) frontendAttrs() map[string]string {
+	attrs := map[string]string{"filename": filepath.Base(b.file), "target": b.target}
+	if b.platform != "" {
+		attrs["platform"] = b.platform
+	}
+	return attrs
 }
 
 func newBuildCommand(g *globalFlags) *cobra.Command {

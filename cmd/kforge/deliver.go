@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	bk "github.com/moby/buildkit/client/llb"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content/oci"
@@ -148,7 +147,8 @@ func (br *buildRun) run(ctx context.Context) error {
 				opt.Outputs = append(opt.Outputs, files)
 			}
 		}
-		err = solve.Run(ctx, c, func(f *kllb.Fetches) (bk.State, error) { return p.graph(b.target, f) }, opt)
+		opt.FrontendAttrs = b.frontendAttrs()
+		err = solve.RunBuild(ctx, c, build, opt)
 		stop()
 		if err != nil {
 			return err

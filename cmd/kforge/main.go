@@ -10,9 +10,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/spf13/cobra"
 
+	"github.com/kforge/kforge/frontends/gateway"
 	"github.com/kforge/kforge/internal/solve"
+	"github.com/kforge/kforge/recipes"
 )
 
 // globalFlags are the flags every subcommand shares.
@@ -34,10 +37,27 @@ func main() {
 		os.Exit(exit.code)
 	}
 	fmt.Fprintf(os.Stderr, "kforge: %v\n", err)
+	printSources(err)
 	if code := solve.ExitCode(err); code != 0 {
 		os.Exit(code)
 	}
 	os.Exit(1)
+}
+
+// printSources prints the recipe lines an error is about, as buildx shows
+// them: those a failing step or the build function attached, or the line of
+// a recipe error found before the build.
+func printSources(err error) {
+	srcs := errdefs.Sources(err)
+	var re *recipes.Error
+	if len(srcs) == 0 && errors.As(err, &re) && re.Line > 0 {
+		if data, rerr := os.ReadFile(re.File); rerr == nil {
+			srcs = append(srcs, gateway.Snippet(re.File, data, re.Line, re.Column))
+		}
+	}
+	for _, src := range srcs {
+		_ = src.Print(os.Stderr)
+	}
 }
 
 // exitError ends kforge with a given status and no further message.
@@ -77,6 +97,7 @@ either it starts a local buildkitd of its own and reuses it (see kforge daemon).
 		newBootCommand(),
 		newMirrorCommand(),
 		newDaemonCommand(g),
+		newFrontendCommand(g),
 		newHelperCommand(),
 	)
 	return root

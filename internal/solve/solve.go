@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/buildkit/client"
 	bk "github.com/moby/buildkit/client/llb"
+	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
@@ -39,27 +40,63 @@ type Options struct {
 	// first for every pinned file; Offline makes it the only one.
 	LocalMirror string
 	Offline     bool
+	// FrontendAttrs are the opts the build function reads, as a frontend
+	// reads them from buildx: filename, target, platform.
+	FrontendAttrs map[string]string
 }
 
 // Graph builds the graph to solve; fetches records the fetch steps and says
 // which mirror each one uses.
 type Graph func(fetches *kllb.Fetches) (bk.State, error)
 
-// Run builds and solves the graph, moving a fetch that failed at one mirror
-// to the next mirror and solving again, until it succeeds or every mirror of
-// that file has failed.
+// Build is a gateway build function for one attempt; fetches records its
+// fetch steps and says which mirror each one uses.
+type Build func(fetches *kllb.Fetches) gwclient.BuildFunc
+
+// Run solves a graph as RunBuild does.
 func Run(ctx context.Context, c *client.Client, graph Graph, opt Options) error {
+	return RunBuild(ctx, c, func(fetches *kllb.Fetches) gwclient.BuildFunc {
+		return func(ctx context.Context, gw gwclient.Client) (*gwclient.Result, error) {
+			st, err := graph(fetches)
+			if err != nil {
+				return nil, err
+			}
+			def, err := st.Marshal(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("marshaling the build graph: %w", err)
+			}
+			var imports []gwclient.CacheOptionsEntry
+			for _, e := range opt.CacheImports {
+				imports = append(imports, gwclient.CacheOptionsEntry{Type: e.Type, Attrs: e.Attrs})
+			}
+			return gw.Solve(ctx, gwclient.SolveRequest{Definition: def.ToPB(), CacheImports: imports})
+		}
+	}, opt)
+}
+
+// RunBuild runs a build function through the client's Build, moving a
+// fetch that failed at one mirror to the next mirror and building again,
+// until it succeeds or every mirror of that file has failed.
+func RunBuild(ctx context.Context, c *client.Client, build Build, opt Options) error {
 	fetches := &kllb.Fetches{Skip: map[string]int{}, Down: map[string]bool{}, LocalMirror: opt.LocalMirror, Offline: opt.Offline}
 	var mirrorFailures []string
 	for {
 		fetches.All = nil
-		st, err := graph(fetches)
-		if err != nil {
-			return err
-		}
-		err = solveOnce(ctx, c, st, opt)
+		var buildErr error
+		fn := build(fetches)
+		err := solveOnce(ctx, c, func(ctx context.Context, gw gwclient.Client) (*gwclient.Result, error) {
+			res, err := fn(ctx, gw)
+			buildErr = err
+			return res, err
+		}, opt)
 		if err == nil {
 			return nil
+		}
+		// An error of the build function itself (a recipe or lock problem)
+		// is returned as it was made, with its recipe source; the daemon's
+		// copy of it is the same message with less structure.
+		if buildErr != nil && len(fetches.All) == 0 {
+			return buildErr
 		}
 		f, ok := failedFetch(err, fetches.All)
 		if !ok {
@@ -199,12 +236,8 @@ func (o Options) stderr() io.Writer {
 	return os.Stderr
 }
 
-func solveOnce(ctx context.Context, c *client.Client, st bk.State, opt Options) (err error) {
-	def, err := st.Marshal(ctx)
-	if err != nil {
-		return fmt.Errorf("marshaling the build graph: %w", err)
-	}
-	so := client.SolveOpt{LocalMounts: opt.LocalMounts, CacheExports: opt.CacheExports, CacheImports: opt.CacheImports}
+func solveOnce(ctx context.Context, c *client.Client, fn gwclient.BuildFunc, opt Options) (err error) {
+	so := client.SolveOpt{LocalMounts: opt.LocalMounts, CacheExports: opt.CacheExports, CacheImports: opt.CacheImports, FrontendAttrs: opt.FrontendAttrs}
 	for _, o := range opt.Outputs {
 		e, err := o.Entry()
 		if err != nil {
@@ -236,7 +269,7 @@ func solveOnce(ctx context.Context, c *client.Client, st bk.State, opt Options) 
 	displayCh := make(chan *client.SolveStatus)
 	eg, egctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
-		_, err := c.Solve(egctx, def, so, statusCh)
+		_, err := c.Build(egctx, so, "kforge", fn, statusCh)
 		return err
 	})
 	var failed []string

@@ -7,7 +7,7 @@ KFORGE  := $(BIN)/kforge
 BUILDKIT_PKGS := github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*') $(wildcard llb/scripts/*) go.mod go.sum
 
-.PHONY: build deps test-deps install-debs run boot-guest test unit bench schema clean
+.PHONY: build deps test-deps buildx install-debs run boot-guest test unit bench schema clean
 
 build: $(KFORGE) $(BIN)/buildkitd $(BIN)/buildctl
 
@@ -30,7 +30,7 @@ TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux i
 deps:
 	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_DEPS)"
 
-test-deps: deps $(BIN)/registry $(BIN)/oras
+test-deps: deps $(BIN)/registry $(BIN)/oras buildx
 	@$(MAKE) --no-print-directory install-debs DEBS="$(TEST_DEB_DEPS)"
 
 # A real registry and an independent OCI client for the artifact tests: what
@@ -41,6 +41,21 @@ $(BIN)/registry:
 
 $(BIN)/oras:
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install oras.land/oras/cmd/oras@v1.3.6
+
+# docker buildx, the client most build farms drive BuildKit with, at the
+# release whose go.mod has kforge's BuildKit; installed as the docker CLI's
+# plugin (docker buildx ...) under $(DOCKER_CONFIG), ~/.docker by default.
+# Its remote driver talks to kforge's buildkitd; no Docker engine is needed.
+BUILDX_VERSION := v0.38.2
+DOCKER_CONFIG ?= $(HOME)/.docker
+$(BIN)/docker-buildx:
+	GOBIN=$(CURDIR)/$(BIN)/.buildx $(GO) install -ldflags "-X github.com/docker/buildx/version.Version=$(BUILDX_VERSION)" github.com/docker/buildx/cmd/buildx@$(BUILDX_VERSION)
+	mv $(BIN)/.buildx/buildx $@ && rmdir $(BIN)/.buildx
+
+buildx: $(BIN)/docker-buildx
+	@mkdir -p $(DOCKER_CONFIG)/cli-plugins
+	@cmp -s $(BIN)/docker-buildx $(DOCKER_CONFIG)/cli-plugins/docker-buildx || cp $(BIN)/docker-buildx $(DOCKER_CONFIG)/cli-plugins/docker-buildx
+	@echo "docker buildx: $$(docker buildx version)"
 
 install-debs:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -96,12 +111,13 @@ unit:
 # builder environment against debootstrap, the Kata kernel against a native
 # make, the test agent's rebuilds against native cargo, the guest's image
 # and initrd assembly against mkfs.ext4 -d and cpio, and the image's push
-# and pull against oras through a Distribution registry. BENCH=environment,
-# kernel, agent, guest or registry runs one suite.
+# and pull against oras through a Distribution registry, and a no-op rebuild
+# through docker buildx and the frontend against kforge build.
+# BENCH=environment, kernel, agent, guest, registry or frontend runs one suite.
 BENCH ?= all
-bench: deps build $(BIN)/registry $(BIN)/oras
+bench: deps build $(BIN)/registry $(BIN)/oras $(BIN)/docker-buildx
 	$(GO) run ./bench -suite $(BENCH) -kforge $(CURDIR)/$(KFORGE) -buildkitd $(CURDIR)/$(BIN)/buildkitd \
-		-registry $(CURDIR)/$(BIN)/registry -oras $(CURDIR)/$(BIN)/oras
+		-registry $(CURDIR)/$(BIN)/registry -oras $(CURDIR)/$(BIN)/oras -buildx $(CURDIR)/$(BIN)/docker-buildx
 
 # Regenerates the JSON Schema of the recipe format from the Go types.
 schema:

@@ -29,7 +29,8 @@ func main() {
 	fixtures := flag.String("fixtures", "testdata/recipes", "directory of the test recipes (the Rust program and guest)")
 	registryBin := flag.String("registry", "bin/registry", "Distribution registry binary, for the registry suite")
 	orasBin := flag.String("oras", "bin/oras", "oras binary, the registry suite's baseline")
-	suite := flag.String("suite", "all", "what to measure: environment, kernel, agent, guest, registry or all")
+	buildxBin := flag.String("buildx", "bin/docker-buildx", "docker buildx plugin binary, for the frontend suite")
+	suite := flag.String("suite", "all", "what to measure: environment, kernel, agent, guest, registry, frontend or all")
 	flag.Parse()
 	var err error
 	if *suite == "all" || *suite == "environment" {
@@ -46,6 +47,9 @@ func main() {
 	}
 	if err == nil && (*suite == "all" || *suite == "registry") {
 		err = runRegistry(*kforge, *buildkitd, *fixtures, *registryBin, *orasBin)
+	}
+	if err == nil && (*suite == "all" || *suite == "frontend") {
+		err = runFrontend(*kforge, *buildkitd, *fixtures, *registryBin, *buildxBin)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -120,9 +120,9 @@ func uncachedSteps(t *testing.T, rawjson string) []string {
 }
 
 // isSourceOrTransfer tells the steps that move data rather than build:
-// local contexts, pinned fetches, cache imports.
+// local contexts (the recipe, its files), pinned fetches, cache imports.
 func isSourceOrTransfer(name string) bool {
-	for _, prefix := range []string{"local://", "fetch ", "importing cache manifest"} {
+	for _, prefix := range []string{"local://", "fetch ", "importing cache manifest", "[internal] load "} {
 		if strings.HasPrefix(name, prefix) {
 			return true
 		}

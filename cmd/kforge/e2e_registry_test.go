@@ -52,31 +52,50 @@ var (
 	registryOnce sync.Once
 	registryRun  *testRegistry
 	registryErr  error
+	// The plain one: anonymous HTTP on 127.0.0.1, as a farm's local
+	// registry of build images is, which buildkitd reaches with no
+	// configuration (it speaks plain HTTP to loopback).
+	plainOnce sync.Once
+	plainRun  *testRegistry
+	plainErr  error
 )
 
 // sharedRegistry returns the registry of this test binary, started on the
 // first call.
 func sharedRegistry(t *testing.T) *testRegistry {
 	t.Helper()
-	registryOnce.Do(func() { registryRun, registryErr = startRegistry() })
+	registryOnce.Do(func() { registryRun, registryErr = startRegistry(false) })
 	if registryErr != nil {
 		t.Fatal(registryErr)
 	}
 	return registryRun
 }
 
+// plainRegistry returns the anonymous plain-HTTP registry, started on the
+// first call.
+func plainRegistry(t *testing.T) *testRegistry {
+	t.Helper()
+	plainOnce.Do(func() { plainRun, plainErr = startRegistry(true) })
+	if plainErr != nil {
+		t.Fatal(plainErr)
+	}
+	return plainRun
+}
+
 // stopRegistries stops the shared registry, if one was started, and removes
 // its files.
 func stopRegistries() {
-	if registryRun == nil {
-		return
+	for _, r := range []*testRegistry{registryRun, plainRun} {
+		if r == nil {
+			continue
+		}
+		r.cmd.Process.Kill()
+		<-r.exited
+		os.RemoveAll(r.dir)
 	}
-	registryRun.cmd.Process.Kill()
-	<-registryRun.exited
-	os.RemoveAll(registryRun.dir)
 }
 
-func startRegistry() (*testRegistry, error) {
+func startRegistry(plain bool) (*testRegistry, error) {
 	bin := os.Getenv("KFORGE_TEST_REGISTRY")
 	if bin == "" {
 		bin = filepath.Join(repoRoot, "bin", "registry")
@@ -88,7 +107,7 @@ func startRegistry() (*testRegistry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := setUpRegistry(bin, dir)
+	r, err := setUpRegistry(bin, dir, plain)
 	if err != nil {
 		if r != nil && r.exited != nil {
 			r.cmd.Process.Kill()
@@ -100,7 +119,7 @@ func startRegistry() (*testRegistry, error) {
 	return r, nil
 }
 
-func setUpRegistry(bin, dir string) (*testRegistry, error) {
+func setUpRegistry(bin, dir string, plain bool) (*testRegistry, error) {
 	r := &testRegistry{
 		Root:         filepath.Join(dir, "storage"),
 		DockerConfig: filepath.Join(dir, "docker"),
@@ -162,6 +181,11 @@ auth:
     realm: kforge-test
     path: %q
 `, r.Root, r.Host, randomHex(16), certFile, keyFile, htpasswd)
+	scheme, ready := "https", http.StatusUnauthorized
+	if plain {
+		config = config[:strings.Index(config, "  tls:")]
+		scheme, ready = "http", http.StatusOK
+	}
 	configFile := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
 		return nil, err
@@ -197,10 +221,10 @@ auth:
 			return r, fail("exited")
 		default:
 		}
-		resp, err := r.client.Get("https://" + r.Host + "/v2/")
+		resp, err := r.client.Get(scheme + "://" + r.Host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
+			if resp.StatusCode == ready {
 				return r, nil
 			}
 			return r, fail("answered /v2/ without credentials with " + resp.Status)

@@ -256,8 +256,11 @@ type recipeFiles struct {
 // target names, and reads the lock from it.
 func loadFiles(ctx context.Context, bc *dockerui.Client, r *recipes.Recipe, target string) (*recipeFiles, error) {
 	lockPath := path.Base(recipes.LockPath(r.Path))
-	st, err := bc.MainContext(ctx, bk.IncludePatterns(append([]string{lockPath}, r.LocalPaths(target)...)),
-		dockerui.WithInternalName("load the lock and the files "+target+" names"))
+	what := "load the lock"
+	if target != "" {
+		what += " and the files " + target + " names"
+	}
+	st, err := bc.MainContext(ctx, bk.IncludePatterns(append([]string{lockPath}, r.LocalPaths(target)...)), dockerui.WithInternalName(what))
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,14 @@ func describeTarget(r *recipes.Recipe, name string) string {
 		return fmt.Sprintf("environment: Debian %s (%s), %d packages requested", r.Debian.Suite, e.ArchitectureOrDefault(), len(e.Packages))
 	case recipes.KindKernel:
 		k := r.Kernels[name]
-		return fmt.Sprintf("kernel for %s: config %s + %d fragments, policy %s", k.ArchOrDefault(), k.Config.Base, len(k.Config.Fragments), k.Config.PolicyOrDefault())
+		config := k.Config.Base
+		if k.Config.Kata != nil {
+			config += " + Kata's fragments from " + k.Config.Kata.Tree
+		}
+		if n := len(k.Config.Fragments); n > 0 {
+			config += fmt.Sprintf(" + %d fragments", n)
+		}
+		return fmt.Sprintf("kernel for %s: %s, policy %s", k.ArchOrDefault(), config, k.Config.PolicyOrDefault())
 	case recipes.KindRust:
 		return fmt.Sprintf("rust program built in %s, offline", r.Rust[name].Builder)
 	case recipes.KindRootfs:

@@ -91,7 +91,7 @@ func PlanKernel(r *Recipe, lock *Lock, lockPath, name string, fsys fs.FS) (*Kern
 			Arch: k.ArchOrDefault(), Confidential: kata.Confidential, Debug: kata.Debug, BuildType: kata.BuildType,
 		})
 		if err != nil {
-			return nil, r.Errorf(at+".config.kata.tree", "%v", cleanFSError(err))
+			return nil, r.Errorf(at+".config.kata.tree", "Kata fragment tree %s: %v", kata.Tree, cleanFSError(err))
 		}
 		for _, f := range files {
 			a, err := read(at+".config.kata.tree", f)

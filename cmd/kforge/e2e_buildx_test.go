@@ -333,3 +333,62 @@ target "initrd" {
 		}
 	}
 }
+
+// A step that fails in the build (a patch that does not apply) is shown at
+// the recipe line of its kernel, by buildx and by kforge build alike.
+func TestBuildxShowsAFailingStepAtItsRecipeLine(t *testing.T) {
+	e2e(t)
+	ref, _, _ := frontendImage(t)
+	p := kernelFixture.variant(t, map[string]string{"    config:\n": "    patches: [broken.patch]\n    config:\n"},
+		map[string][]byte{"broken.patch": []byte("--- a/init/version.c\n+++ b/init/version.c\n@@ -1,3 +1,3 @@\n-this line is not in the file\n+nor is this one\n context\n")})
+	r := dockerBuildx(t, "build", "-f", p, "--target", "tiny", "--build-arg", "BUILDKIT_SYNTAX="+ref, "--progress", "plain",
+		"-o", "type=local,dest="+filepath.Join(t.TempDir(), "out"), filepath.Dir(p))
+	cli := kforge(t, nil, "build", "-f", p, "--target", "tiny", "--progress", "plain", "-o", "type=local,dest="+filepath.Join(t.TempDir(), "out"))
+	for who, res := range map[string]result{"buildx": r, "kforge build": cli} {
+		if res.code == 0 {
+			t.Fatalf("%s applied a broken patch", who)
+		}
+		for _, want := range []string{"patch broken.patch does not apply", "kernel.yaml:15", ">>>     builder: kbuilder"} {
+			if !strings.Contains(res.stderr, want) {
+				t.Errorf("%s's error lacks %q:\n%s", who, want, lastLines(res.stderr, 20))
+			}
+		}
+	}
+}
+
+// A named context stands in for a directory the recipe names: Kata's
+// fragment tree from elsewhere gives the same kernel.
+func TestBuildxNamedContextStandsInForTheFragmentTree(t *testing.T) {
+	e2e(t)
+	p := kernelFixture.variant(t, nil, nil)
+	elsewhere := filepath.Join(t.TempDir(), "kata-fragments")
+	if err := os.Rename(filepath.Join(filepath.Dir(p), "fragments"), elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := buildxBuild(t, p, "tiny", "--build-context", "fragments="+elsewhere)
+	sameTree(t, tinyKernel(t), out, false)
+
+	// Without it the tree is missing, and the error says where it looked.
+	ref, _, _ := frontendImage(t)
+	r := dockerBuildx(t, "build", "-f", p, "--target", "tiny", "--build-arg", "BUILDKIT_SYNTAX="+ref,
+		"-o", "type=local,dest="+filepath.Join(t.TempDir(), "out"), filepath.Dir(p))
+	if r.code == 0 || !strings.Contains(r.stderr, "Kata fragment tree fragments: no such file or directory") || !strings.Contains(r.stderr, "kernel.yaml:20") {
+		t.Errorf("a missing fragment tree (exit %d):\n%s", r.code, lastLines(r.stderr, 15))
+	}
+}
+
+// buildctl drives the frontend as BuildKit's own client does.
+func TestBuildctlWithTheGatewayFrontend(t *testing.T) {
+	e2e(t)
+	ref, _, _ := frontendImage(t)
+	p := lockedKernel(t)
+	tinyKernel(t) // the daemon is up
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(filepath.Join(repoRoot, "bin", "buildctl"), "--addr", "unix://"+filepath.Join(stateDir, "buildkitd.sock"),
+		"build", "--frontend", "gateway.v0", "--opt", "source="+ref, "--opt", "filename=kernel.yaml", "--opt", "target=tiny",
+		"--local", "dockerfile="+filepath.Dir(p), "--local", "context="+filepath.Dir(p), "--output", "type=local,dest="+out)
+	if r := runCommand(t, cmd); r.code != 0 {
+		t.Fatalf("buildctl build failed:\n%s", lastLines(r.stderr, 20))
+	}
+	sameTree(t, tinyKernel(t), out, false)
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moby/buildkit/frontend/gateway/client"
@@ -28,10 +29,11 @@ var (
 )
 
 // pathError turns the gateway's errors into io/fs errors: a missing file
-// becomes fs.ErrNotExist, which the planner reports with the recipe field.
+// becomes ENOENT (fs.ErrNotExist), as on the host, which the planner reports
+// with the recipe field in the same words as the CLI's.
 func pathError(op, name string, err error) error {
 	if strings.Contains(err.Error(), "no such file or directory") || strings.Contains(err.Error(), "not found") {
-		err = fs.ErrNotExist
+		err = syscall.ENOENT
 	}
 	return &fs.PathError{Op: op, Path: name, Err: err}
 }

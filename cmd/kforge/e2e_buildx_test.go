@@ -115,8 +115,10 @@ func buildxBuild(t *testing.T, recipe, target string, extra ...string) (string, 
 	t.Helper()
 	ref, _, _ := frontendImage(t)
 	out := filepath.Join(t.TempDir(), "out")
+	// A proxy setting, as buildx passes it on from the environment, means
+	// nothing to steps with no network and is ignored.
 	args := append([]string{"build", "-f", recipe, "--target", target, "--build-arg", "BUILDKIT_SYNTAX=" + ref,
-		"--progress", "rawjson", "-o", "type=local,dest=" + out}, extra...)
+		"--build-arg", "HTTPS_PROXY=http://proxy.invalid:3128", "--progress", "rawjson", "-o", "type=local,dest=" + out}, extra...)
 	r := dockerBuildx(t, append(args, filepath.Dir(recipe))...)
 	if r.code != 0 {
 		t.Fatalf("docker buildx build --target %s failed:\n%s", target, lastLines(r.stderr, 30))
@@ -225,6 +227,18 @@ func TestBuildxSubrequests(t *testing.T) {
 	r = dockerBuildx(t, "build", "-f", p, "--call", "outline", "--build-arg", "BUILDKIT_SYNTAX="+ref, filepath.Dir(p))
 	if r.code != 0 || !strings.Contains(r.stdout, "KFORGE_MIRROR") {
 		t.Errorf("--call outline does not list the build args (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Without --target the error lists the targets.
+	kernel := lockedKernel(t)
+	r = dockerBuildx(t, "build", "-f", kernel, "--build-arg", "BUILDKIT_SYNTAX="+ref, filepath.Dir(kernel))
+	if r.code == 0 || !strings.Contains(r.stderr, "name a target with --target; its targets are: kbuilder, tiny") {
+		t.Errorf("a build without --target (exit %d):\n%s", r.code, lastLines(r.stderr, 10))
+	}
+	// An unknown build arg is refused, naming those kforge reads.
+	r = dockerBuildx(t, "build", "-f", kernel, "--target", "tiny", "--build-arg", "BUILDKIT_SYNTAX="+ref, "--build-arg", "KERNEL=6.12", filepath.Dir(kernel))
+	if r.code == 0 || !strings.Contains(r.stderr, `unknown build arg "KERNEL"`) || !strings.Contains(r.stderr, "KFORGE_MIRROR") {
+		t.Errorf("an unknown build arg (exit %d):\n%s", r.code, lastLines(r.stderr, 10))
 	}
 
 	// A lock out of date with the recipe: one more package requested.
@@ -391,4 +405,16 @@ func TestBuildctlWithTheGatewayFrontend(t *testing.T) {
 		t.Fatalf("buildctl build failed:\n%s", lastLines(r.stderr, 20))
 	}
 	sameTree(t, tinyKernel(t), out, false)
+}
+
+// --no-cache reaches the steps: the environment's are run again.
+func TestBuildxNoCacheRunsTheSteps(t *testing.T) {
+	e2e(t)
+	b := lockedBuilder(t)
+	mustKforge(t, nil, "build", "-f", b, "--target", "builder", "--progress", "quiet", "-o", "type=local,dest="+filepath.Join(t.TempDir(), "cli"))
+	_, r := buildxBuild(t, b, "builder", "--no-cache")
+	ran := strings.Join(buildxSteps(t, r.stderr), "\n")
+	if !strings.Contains(ran, "[builder] unpack") || !strings.Contains(ran, "[builder] dpkg") {
+		t.Errorf("--no-cache took steps from the cache; it ran only:\n%s", ran)
+	}
 }

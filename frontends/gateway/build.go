@@ -76,6 +76,11 @@ func (b *Builder) Build(ctx context.Context, c client.Client) (*client.Result, e
 	if kind == "" {
 		return nil, src.wrap(kllb.NoSuchTarget(r, target), "")
 	}
+	// Ignoring the cache on every op would also re-solve the frontend's
+	// own image, which the running frontend holds: the build never ends.
+	if bc.IsNoCache(target) {
+		return nil, fmt.Errorf("--no-cache is not supported by the kforge frontend: to rebuild, prune the build cache (docker buildx prune) and build again")
+	}
 	set, err := parseArgs(bc.BuildArgs)
 	if err != nil {
 		return nil, err
@@ -122,9 +127,6 @@ func (b *Builder) Build(ctx context.Context, c client.Client) (*client.Result, e
 			return nil, src.wrap(err, target)
 		}
 		opts := []bk.ConstraintsOpt{bk.Platform(buildPlatform(c)), bk.WithCaps(c.BuildOpts().Caps)}
-		if bc.IsNoCache(target) {
-			opts = append(opts, bk.IgnoreCache)
-		}
 		def, err := st.Marshal(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("marshaling the build graph: %w", err)

@@ -81,3 +81,7 @@ func (r *Recipe) Position(path string) (line, column int) {
 	}
 	return 0, 0
 }
+
+// KernelPlatforms maps the platforms a kernel builds for (--platform) to
+// its architecture: kernels cross-compile for both.
+var KernelPlatforms = map[string]string{"linux/amd64": "x86_64", "linux/arm64": "arm64"}

@@ -95,9 +95,6 @@ type prepared struct {
 	recipe fsutil.FS
 }
 
-// platformArch maps --platform to a kernel architecture.
-var platformArch = map[string]string{"linux/amd64": "x86_64", "linux/arm64": "arm64"}
-
 // prepare reads the recipe and lock, plans the target and checks it before
 // any daemon is contacted, so that mistakes in the input are reported at once.
 func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
@@ -113,7 +110,7 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 	recipeDir := filepath.Dir(b.file)
 	in := kllb.NewInputs(r, lock, lockPath)
 	if k, ok := r.Kernels[b.target]; ok && b.platform != "" {
-		arch, ok := platformArch[b.platform]
+		arch, ok := recipes.KernelPlatforms[b.platform]
 		if !ok {
 			return nil, fmt.Errorf("--platform %s: kernels build for linux/amd64 or linux/arm64", b.platform)
 		}

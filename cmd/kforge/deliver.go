@@ -207,7 +207,7 @@ func artifactMeta(in *kllb.Inputs, target, kind string) artifact.Meta {
 	if k, ok := r.Kernels[target]; ok {
 		// prepare has set the kernel's architecture from --platform.
 		m.ConfigVersion = k.ConfigVersionOrDefault()
-		for platform, arch := range platformArch {
+		for platform, arch := range recipes.KernelPlatforms {
 			if arch == k.ArchOrDefault() {
 				m.Platform.Architecture = strings.TrimPrefix(platform, "linux/")
 			}

@@ -41,9 +41,6 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	return (&Builder{}).Build(ctx, c)
 }
 
-// platformArch maps a target platform to a kernel architecture.
-var platformArch = map[string]string{"linux/amd64": "x86_64", "linux/arm64": "arm64"}
-
 // Build reads the recipe, answers a subrequest or builds the target.
 func (b *Builder) Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	bc, err := dockerui.NewClient(c)
@@ -188,7 +185,7 @@ func targetPlatforms(r *recipes.Recipe, target, kind string, asked []ocispec.Pla
 		p = platforms.Normalize(p)
 		name := platforms.Format(p)
 		if kind == recipes.KindKernel {
-			arch, ok := platformArch[name]
+			arch, ok := recipes.KernelPlatforms[name]
 			if !ok {
 				return nil, fmt.Errorf("platform %s: kernels build for linux/amd64 or linux/arm64", name)
 			}

@@ -7,7 +7,7 @@ KFORGE  := $(BIN)/kforge
 BUILDKIT_PKGS := github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*') $(wildcard llb/scripts/*) go.mod go.sum
 
-.PHONY: build deps test-deps buildx install-debs run boot-guest test unit bench schema clean
+.PHONY: build deps test-deps buildx install-debs qemu-igb run boot-guest test unit bench schema clean
 
 build: $(KFORGE) $(BIN)/buildkitd $(BIN)/buildctl
 
@@ -25,13 +25,28 @@ DEB_DEPS := runc debian-archive-keyring qemu-system-x86 ca-certificates
 # independent run of the kernel's merge_config.sh on the host, to check that
 # kforge's merge gives the same .config; patchelf for the dist-format
 # toolchain a test assembles; unshare and ip for a build with no network;
-# e2fsprogs, fdisk and parted to check the image writers against the tools.
-TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux iproute2 e2fsprogs fdisk parted
+# e2fsprogs, fdisk and parted to check the image writers against the tools;
+# podman, a real container runtime for container images.
+TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux iproute2 e2fsprogs fdisk parted podman
 deps:
 	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_DEPS)"
 
-test-deps: deps $(BIN)/registry $(BIN)/oras buildx
+test-deps: deps qemu-igb $(BIN)/registry $(BIN)/oras buildx
 	@$(MAKE) --no-print-directory install-debs DEBS="$(TEST_DEB_DEPS)"
+
+# Boot tests with igb NICs (recipes/kata-tsn.yaml) need QEMU 8 or newer:
+# Debian 12 has 7.2, bookworm-backports has 10.0. This adds the backports
+# source (once) and installs its QEMU when the one present is older.
+BACKPORTS_SOURCES := /etc/apt/sources.list.d/kforge-bookworm-backports.sources
+qemu-igb:
+	@v=$$(qemu-system-x86_64 --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p'); \
+	if [ -z "$$v" ] || [ "$$v" -lt 8 ]; then \
+		echo "QEMU $${v:-none} has no igb device: installing QEMU from bookworm-backports"; \
+		grep -rqs '^Suites:.*bookworm-backports' /etc/apt/sources.list.d/ || printf '%s\n' 'Types: deb' \
+			'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' 'Components: main' \
+			'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' > $(BACKPORTS_SOURCES); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports qemu-system-x86; \
+	fi; qemu-system-x86_64 --version | head -n1
 
 # A real registry and an independent OCI client for the artifact tests: what
 # kforge pushes is checked by another implementation than its own. Built

@@ -17,7 +17,7 @@ import (
 
 // The built-in recipes, with their committed locks: every target's graph
 // is built and marshalled without a daemon, as a solve would send it.
-var builtinRecipes = []string{"builder.yaml", "kata-kernel.yaml", "kata-agent.yaml"}
+var builtinRecipes = []string{"builder.yaml", "kata-kernel.yaml", "kata-agent.yaml", "kata-tsn.yaml"}
 
 func marshalTarget(t *testing.T, recipePath, target string) *bk.Definition {
 	t.Helper()
@@ -136,6 +136,9 @@ func eachBuiltinTarget(t *testing.T, fn func(name, path, target string)) {
 		}
 		for _, target := range TargetNames(r) {
 			fn(name, path, target)
+		}
+		for _, test := range recipes.SortedKeys(r.Tests) {
+			fn(name, path, recipes.TestTargetPrefix+test)
 		}
 	}
 }

@@ -56,7 +56,11 @@ func KernelSource(r *recipes.Recipe, p *recipes.KernelPlan, builder bk.State, ct
 		archive = fetches.file(src.URLs, src.Filename, src.SHA256)
 		unpack = untar("/in/"+path.Base(src.Filename), src.Filename)
 	case src.Filename != "": // a tarball inside a .deb
-		archive = fetches.file(r.Debian.Mirrors, src.Filename, src.SHA256)
+		mirrors := r.Debian.Mirrors
+		if len(src.URLs) > 0 { // a package of another suite, on its own mirrors
+			mirrors = src.URLs
+		}
+		archive = fetches.file(mirrors, src.Filename, src.SHA256)
 		unpack = fmt.Sprintf("dpkg-deb --fsys-tarfile /in/%s | tar -xO ./%s | %s",
 			path.Base(src.Filename), strings.TrimPrefix(src.Member, "./"), untar("-", src.Member))
 	default:

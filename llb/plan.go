@@ -1,8 +1,11 @@
 package llb
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/kforge/kforge/recipes"
 )
@@ -51,5 +54,62 @@ func (in *Inputs) PlanFS(fsys fs.FS, target string) ([]string, error) {
 	if initrd, ok := r.Initrds[target]; ok {
 		return in.PlanFS(fsys, initrd.Rootfs)
 	}
+	if c, ok := r.Containers[target]; ok {
+		var files []string
+		for i, f := range c.Files {
+			if err := planFile(r, fsys, fmt.Sprintf("$.containers.%s.files[%d].src", target, i), f.Src); err != nil {
+				return nil, err
+			}
+			files = append(files, f.Src)
+		}
+		return files, nil
+	}
+	if r.TargetKind(target) == recipes.KindTest {
+		return in.planTest(fsys, strings.TrimPrefix(target, recipes.TestTargetPrefix))
+	}
 	return nil, nil
+}
+
+// planTest plans a test's kernel and root filesystem and checks that its
+// script and files exist, before any work.
+func (in *Inputs) planTest(fsys fs.FS, name string) ([]string, error) {
+	r := in.Recipe
+	t := r.Tests[name]
+	files, err := in.PlanFS(fsys, t.Kernel)
+	if err != nil {
+		return nil, err
+	}
+	more, err := in.PlanFS(fsys, t.Rootfs)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, more...)
+	if t.Script != "" {
+		if err := planFile(r, fsys, "$.tests."+name+".script", t.Script); err != nil {
+			return nil, err
+		}
+		files = append(files, t.Script)
+	}
+	for i, f := range t.Files {
+		if err := planFile(r, fsys, fmt.Sprintf("$.tests.%s.files[%d]", name, i), f); err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// planFile checks that a file the recipe names is a regular file of its
+// directory.
+func planFile(r *recipes.Recipe, fsys fs.FS, at, name string) error {
+	st, err := fs.Stat(fsys, name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return r.Errorf(at, "%s does not exist (paths are relative to the recipe's directory)", name)
+	case err != nil:
+		return r.Errorf(at, "%v", err)
+	case !st.Mode().IsRegular():
+		return r.Errorf(at, "%s is not a regular file", name)
+	}
+	return nil
 }

@@ -69,7 +69,23 @@ func (in *Inputs) Target(name string, fetches *Fetches) (bk.State, error) {
 		}
 		return InitrdImage(in.Recipe, name, rootfs, in.Contexts), nil
 	}
+	if _, ok := in.Recipe.Containers[name]; ok {
+		return in.containerTree(name, fetches)
+	}
+	if in.Recipe.TargetKind(name) == recipes.KindTest {
+		return in.TestBundle(strings.TrimPrefix(name, recipes.TestTargetPrefix), fetches)
+	}
 	return bk.State{}, NoSuchTarget(in.Recipe, name)
+}
+
+// containerTree is a container target's filesystem, for its image.
+func (in *Inputs) containerTree(name string, fetches *Fetches) (bk.State, error) {
+	c := in.Recipe.Containers[name]
+	base, err := in.environment(c.Base, fetches)
+	if err != nil {
+		return bk.State{}, err
+	}
+	return ContainerTree(in.Recipe, name, base, in.Contexts), nil
 }
 
 // NoSuchTarget is the error for a target the recipe lacks, naming those it has.
@@ -128,7 +144,7 @@ func (in *Inputs) kernelParts(name string, fetches *Fetches) (*recipes.KernelPla
 func TargetNames(r *recipes.Recipe) []string {
 	var names []string
 	for _, section := range [][]string{recipes.SortedKeys(r.Environments), recipes.SortedKeys(r.Kernels), recipes.SortedKeys(r.Rust),
-		recipes.SortedKeys(r.Rootfs), recipes.SortedKeys(r.Images), recipes.SortedKeys(r.Initrds)} {
+		recipes.SortedKeys(r.Rootfs), recipes.SortedKeys(r.Images), recipes.SortedKeys(r.Initrds), recipes.SortedKeys(r.Containers)} {
 		names = append(names, section...)
 	}
 	return slices.Sorted(slices.Values(names))

@@ -55,6 +55,29 @@ type DebSource struct {
 	Package string `yaml:"package" json:"package"`
 	// Path is the tarball inside the package, e.g. usr/src/linux-source-6.1.tar.xz.
 	Path string `yaml:"path" json:"path"`
+	// Suite is the suite the package is taken from when it is not the
+	// recipe's, such as bookworm-security (which carries the kernel's
+	// stable updates, linux-source-6.12 among them).
+	Suite string `yaml:"suite,omitempty" json:"suite,omitempty"`
+	// Mirrors are the archive roots of that suite, tried in order, such as
+	// http://deb.debian.org/debian-security; the recipe's when empty.
+	Mirrors []string `yaml:"mirrors,omitempty" json:"mirrors,omitempty"`
+}
+
+// SuiteOf is the suite a Debian-packaged source comes from.
+func (d DebSource) SuiteOf(r *Recipe) string {
+	if d.Suite == "" {
+		return r.Debian.Suite
+	}
+	return d.Suite
+}
+
+// MirrorsOf are the archive roots a Debian-packaged source comes from.
+func (d DebSource) MirrorsOf(r *Recipe) []string {
+	if len(d.Mirrors) == 0 {
+		return r.Debian.Mirrors
+	}
+	return d.Mirrors
 }
 
 // HTTPSource is a tarball fetched by URL and checked against its sha256.

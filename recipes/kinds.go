@@ -1,6 +1,9 @@
 package recipes
 
-import "errors"
+import (
+	"errors"
+	"strings"
+)
 
 // Kinds of build target, as the recipe's sections name them.
 const (
@@ -10,6 +13,9 @@ const (
 	KindRootfs      = "rootfs"
 	KindImage       = "image"
 	KindInitrd      = "initrd"
+	KindContainer   = "container"
+	// KindTest is a test's boot bundle, addressed as "test:NAME".
+	KindTest = "test"
 )
 
 // TargetKind returns the kind of a named target, or "" when the recipe has
@@ -28,6 +34,10 @@ func (r *Recipe) TargetKind(name string) string {
 		return KindImage
 	case has(r.Initrds, name):
 		return KindInitrd
+	case has(r.Containers, name):
+		return KindContainer
+	case strings.HasPrefix(name, TestTargetPrefix) && has(r.Tests, strings.TrimPrefix(name, TestTargetPrefix)):
+		return KindTest
 	}
 	return ""
 }
@@ -44,6 +54,9 @@ func (r *Recipe) GuestArchitecture(name string) string {
 	if fs, ok := r.Rootfs[name]; ok {
 		return r.Environments[fs.Base].ArchitectureOrDefault()
 	}
+	if c, ok := r.Containers[name]; ok {
+		return r.Environments[c.Base].ArchitectureOrDefault()
+	}
 	return r.Environments[name].ArchitectureOrDefault()
 }
 
@@ -56,6 +69,7 @@ func has[V any](m map[string]V, k string) bool {
 var sectionOf = map[string]string{
 	KindEnvironment: "environments", KindKernel: "kernels", KindRust: "rust",
 	KindRootfs: "rootfs", KindImage: "images", KindInitrd: "initrds",
+	KindContainer: "containers", KindTest: "tests",
 }
 
 // TargetPath is the YAML path of a target's definition ("$.kernels.tiny"),
@@ -65,7 +79,7 @@ func (r *Recipe) TargetPath(name string) string {
 	if kind == "" {
 		return "$"
 	}
-	return "$." + sectionOf[kind] + "." + name
+	return "$." + sectionOf[kind] + "." + strings.TrimPrefix(name, TestTargetPrefix)
 }
 
 // Position is the 1-based line and column of the node at a YAML path, or of

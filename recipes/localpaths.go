@@ -1,6 +1,9 @@
 package recipes
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // LocalPaths are the paths in the recipe's directory that a target and the
 // targets it builds on name: kernel sources, config bases, fragment trees,
@@ -45,6 +48,19 @@ func (r *Recipe) LocalPaths(target string) []string {
 		}
 		if initrd, ok := r.Initrds[name]; ok {
 			walk(initrd.Rootfs)
+		}
+		if c, ok := r.Containers[name]; ok {
+			for _, f := range c.Files {
+				add(f.Src)
+			}
+		}
+		if t, ok := r.Tests[strings.TrimPrefix(name, TestTargetPrefix)]; ok && strings.HasPrefix(name, TestTargetPrefix) {
+			walk(t.Kernel)
+			walk(t.Rootfs)
+			add(t.Script)
+			for _, f := range t.Files {
+				add(f)
+			}
 		}
 	}
 	walk(target)

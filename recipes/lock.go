@@ -110,7 +110,10 @@ func KernelRequest(r *Recipe, name string) string {
 	if d := k.Source.Deb; d != nil {
 		env := r.Environments[k.Builder]
 		fmt.Fprintf(h, "deb=%s\npath=%s\nsuite=%s\ncomponents=%s\narch=%s\n", d.Package, d.Path,
-			r.Debian.Suite, strings.Join(r.Debian.ComponentsOrDefault(), ","), env.ArchitectureOrDefault())
+			d.SuiteOf(r), strings.Join(r.Debian.ComponentsOrDefault(), ","), env.ArchitectureOrDefault())
+		if len(d.Mirrors) > 0 {
+			fmt.Fprintf(h, "mirrors=%s\n", strings.Join(d.Mirrors, " "))
+		}
 	}
 	if u := k.Source.HTTP; u != nil {
 		fmt.Fprintf(h, "http=%s\nsha256=%s\n", strings.Join(u.URLs, " "), u.SHA256)

@@ -32,6 +32,10 @@ type Recipe struct {
 	Images map[string]Image `yaml:"images,omitempty" json:"images,omitempty"`
 	// Initrds are Kata initrds (kata-containers-initrd.img); each is a target.
 	Initrds map[string]Initrd `yaml:"initrds,omitempty" json:"initrds,omitempty"`
+	// Containers are OCI container images; each is a target.
+	Containers map[string]Container `yaml:"containers,omitempty" json:"containers,omitempty"`
+	// Tests are boot tests, run by `kforge test`.
+	Tests map[string]Test `yaml:"tests,omitempty" json:"tests,omitempty"`
 
 	// Path is the file the recipe was read from (not part of the format).
 	Path string `yaml:"-" json:"-"`

@@ -57,7 +57,10 @@ func validate(r *Recipe, loc *locator) error {
 	if err := validateGuest(r, loc); err != nil {
 		return err
 	}
-	return nil
+	if err := validateContainers(r, loc); err != nil {
+		return err
+	}
+	return validateTests(r, loc)
 }
 
 var (
@@ -115,6 +118,14 @@ func validateKernel(r *Recipe, name string, k Kernel, loc *locator) error {
 		}
 		if !isLocalPath(src.Deb.Path) {
 			return loc.errorf(path+".source.deb.path", "path %q must be relative to the package root, without ..", src.Deb.Path)
+		}
+		for i, m := range src.Deb.Mirrors {
+			if u, err := url.Parse(m); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				return loc.errorf(fmt.Sprintf("%s.source.deb.mirrors[%d]", path, i), "%q is not an http:// or https:// URL", m)
+			}
+		}
+		if len(src.Deb.Mirrors) > 0 && src.Deb.Suite == "" {
+			return loc.errorf(path+".source.deb.suite", "mirrors of their own need the suite they serve, such as bookworm-security")
 		}
 	case src.HTTP != nil:
 		if len(src.HTTP.URLs) == 0 {

@@ -18,6 +18,7 @@ func validateTargetNames(r *Recipe, loc *locator) error {
 		{"environments", SortedKeys(r.Environments)}, {"kernels", SortedKeys(r.Kernels)},
 		{"rust", SortedKeys(r.Rust)}, {"rootfs", SortedKeys(r.Rootfs)},
 		{"images", SortedKeys(r.Images)}, {"initrds", SortedKeys(r.Initrds)},
+		{"containers", SortedKeys(r.Containers)},
 	}
 	for _, sec := range sections {
 		for _, k := range sec.keys {

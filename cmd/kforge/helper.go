@@ -34,8 +34,25 @@ func newHelperCommand() *cobra.Command {
 	}
 	unpack.Flags().StringVar(&root, "root", "", "root filesystem to unpack into")
 	_ = unpack.MarkFlagRequired("root")
-	cmd.AddCommand(unpack, newInitrdHelper(), newDiskImageHelper(), newTemplateHelper())
+	cmd.AddCommand(unpack, newInitrdHelper(), newDiskImageHelper(), newTemplateHelper(), newCopyTreeHelper())
 	return cmd
+}
+
+func newCopyTreeHelper() *cobra.Command {
+	var src, dst string
+	var epoch int64
+	c := &cobra.Command{
+		Use:   "copy-tree --src DIR --dst DIR --epoch N",
+		Short: "Copy a tree with owners, modes and links kept and every time clamped to the epoch",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			return helper.CopyTreeClamped(src, dst, epoch)
+		},
+	}
+	c.Flags().StringVar(&src, "src", "", "the tree to copy")
+	c.Flags().StringVar(&dst, "dst", "", "an empty directory to copy it into")
+	c.Flags().Int64Var(&epoch, "epoch", 0, "SOURCE_DATE_EPOCH: the latest time")
+	return c
 }
 
 func newInitrdHelper() *cobra.Command {

@@ -95,15 +95,16 @@ func lockKernel(ctx context.Context, rs *debian.Resolver, r *recipes.Recipe, nam
 	switch {
 	case k.Source.Deb != nil:
 		env := r.Environments[k.Builder]
+		d := k.Source.Deb
 		p, err := rs.Package(ctx, debian.Request{
-			Mirrors: r.Debian.Mirrors, Suite: r.Debian.Suite, Components: r.Debian.ComponentsOrDefault(),
+			Mirrors: d.MirrorsOf(r), Suite: d.SuiteOf(r), Components: r.Debian.ComponentsOrDefault(),
 			Arch: env.ArchitectureOrDefault(), Keyring: keyring,
 		}, k.Source.Deb.Package)
 		if err != nil {
 			return nil, err
 		}
 		lk.Source = recipes.LockedSource{Package: p.Name, Version: p.Version, Filename: p.Filename,
-			Member: k.Source.Deb.Path, Size: p.Size, SHA256: p.SHA256}
+			Member: k.Source.Deb.Path, Size: p.Size, SHA256: p.SHA256, URLs: d.Mirrors}
 		fmt.Fprintf(os.Stderr, "kforge: [%s] source %s %s (%d MiB)\n", name, p.Name, p.Version, p.Size>>20)
 	case k.Source.Local != "":
 		lk.Source = recipes.LockedSource{Local: k.Source.Local}

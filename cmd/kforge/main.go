@@ -95,6 +95,7 @@ either it starts a local buildkitd of its own and reuses it (see kforge daemon).
 		newInstallCommand(),
 		newInspectCommand(),
 		newBootCommand(),
+		newTestCommand(g),
 		newMirrorCommand(),
 		newDaemonCommand(g),
 		newFrontendCommand(g),

@@ -136,6 +136,11 @@ func (b *Builder) Build(ctx context.Context, c client.Client) (*client.Result, e
 		if err != nil {
 			return nil, err
 		}
+		if kind == recipes.KindContainer {
+			if err := addImageMeta(res, in.Recipe, target, in.Digests); err != nil {
+				return nil, err
+			}
+		}
 		if p.id == "" {
 			res.SetRef(ref)
 			continue

@@ -58,6 +58,8 @@ func describeTarget(r *recipes.Recipe, name string) string {
 		return "Kata disk image (kata-containers.img) of rootfs " + r.Images[name].Rootfs
 	case recipes.KindInitrd:
 		return "Kata initrd (kata-containers-initrd.img) of rootfs " + r.Initrds[name].Rootfs
+	case recipes.KindContainer:
+		return "container image of package set " + r.Containers[name].Base
 	default:
 		return kind
 	}

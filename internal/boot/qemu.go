@@ -32,6 +32,18 @@ type Options struct {
 	Accel string
 	// Console receives everything the guest prints, as it comes.
 	Console io.Writer
+	// CPUs is the number of virtual CPUs; 1 when 0.
+	CPUs int
+	// NICs are network card models (igb, e1000e, virtio-net-pci), all on
+	// one QEMU hub: every port is wired to every other, and to nothing
+	// outside the guest. None when empty.
+	NICs []string
+	// Stop, when set, is asked after every console line (with all lines so
+	// far) whether the boot is done; it stands beside Expect for guests
+	// whose success is several lines.
+	Stop func(console []string) bool
+	// Lines receives the whole console when Run returns.
+	Lines *[]string
 }
 
 // QEMUBinary is the emulator for x86_64 guests.
@@ -63,7 +75,18 @@ func Args(o Options) []string {
 	}
 	args := []string{
 		"-machine", machine, "-m", memory, "-nographic", "-no-reboot", "-nodefaults",
-		"-serial", "stdio", "-nic", "none", "-kernel", o.Kernel,
+		"-serial", "stdio", "-kernel", o.Kernel,
+	}
+	if o.CPUs > 1 {
+		args = append(args, "-smp", fmt.Sprint(o.CPUs))
+	}
+	if len(o.NICs) == 0 {
+		args = append(args, "-nic", "none")
+	}
+	for i, model := range o.NICs {
+		// Fixed MAC addresses: the guest sees the same ports on every boot.
+		args = append(args, "-netdev", fmt.Sprintf("hubport,id=port%d,hubid=0", i),
+			"-device", fmt.Sprintf("%s,netdev=port%d,mac=52:54:00:4b:46:%02x", model, i, i+1))
 	}
 	args = append(args, "-accel", o.Accel)
 	if o.Initrd != "" {
@@ -127,19 +150,26 @@ func Run(ctx context.Context, o Options) error {
 	}
 	tail := &lastLines{n: 20}
 	found := make(chan struct{})
+	read := make(chan struct{})
 	var once sync.Once
+	var console []string
 	go func() {
+		defer close(read)
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 64*1024), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(o.Console, line)
 			tail.add(line)
-			if o.Expect != "" && strings.Contains(line, o.Expect) {
+			console = append(console, line)
+			if (o.Expect != "" && strings.Contains(line, o.Expect)) || (o.Stop != nil && o.Stop(console)) {
 				once.Do(func() { close(found) })
 			}
 		}
 	}()
+	if o.Lines != nil {
+		defer func() { <-read; *o.Lines = console }()
+	}
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()
 	select {
@@ -154,12 +184,20 @@ func Run(ctx context.Context, o Options) error {
 		default:
 		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("%q did not appear on the console within %s; last lines:\n%s", o.Expect, o.Timeout, tail)
+			what := fmt.Sprintf("%q did not appear", o.Expect)
+			if o.Expect == "" {
+				what = "the test's lines did not appear"
+			}
+			return fmt.Errorf("%s on the console within %s; last lines:\n%s", what, o.Timeout, tail)
 		}
-		if o.Expect == "" && err == nil {
+		if o.Expect == "" && o.Stop == nil && err == nil {
 			return nil
 		}
-		return fmt.Errorf("QEMU exited (%v) before %q appeared on the console; last lines:\n%s%s", err, o.Expect, tail, stderr.String())
+		want := fmt.Sprintf("%q appeared", o.Expect)
+		if o.Expect == "" {
+			want = "the test's lines appeared"
+		}
+		return fmt.Errorf("QEMU exited (%v) before %s on the console; last lines:\n%s%s", err, want, tail, stderr.String())
 	}
 }
 

@@ -1,0 +1,159 @@
+// Package boottest turns the console of a boot test into its report: the
+// script's steps, each check with the lines that satisfied it or what was
+// missing, as text for people and JSON for tools.
+package boottest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/kforge/kforge/recipes"
+)
+
+// StepMarker starts a line that opens a step of a test script.
+const StepMarker = "kforge-step: "
+
+// Report is the result of one boot test.
+type Report struct {
+	Recipe   string        `json:"recipe"`
+	Test     string        `json:"test"`
+	Kernel   string        `json:"kernel"`
+	Rootfs   string        `json:"rootfs"`
+	Machine  string        `json:"machine"`
+	Passed   bool          `json:"passed"`
+	Duration time.Duration `json:"durationNs"`
+	// Error is why the boot itself failed (QEMU exited, time ran out).
+	Error  string  `json:"error,omitempty"`
+	Checks []Check `json:"checks"`
+	Steps  []Step  `json:"steps"`
+	// Console is every line the guest printed (console.log, not the JSON).
+	Console []string `json:"-"`
+}
+
+// Check is one check of the recipe, evaluated.
+type Check struct {
+	Step        string   `json:"step,omitempty"`
+	Description string   `json:"description"`
+	Passed      bool     `json:"passed"`
+	Matched     []string `json:"matched,omitempty"` // the line each expectation matched
+	Missing     []string `json:"missing,omitempty"` // expectations no line matched
+}
+
+// Step is the output of one step of the script.
+type Step struct {
+	Name   string   `json:"name"`
+	Output []string `json:"output"`
+}
+
+// SplitSteps cuts a console into the script's steps; lines before the
+// first step are under the name "".
+func SplitSteps(console []string) []Step {
+	steps := []Step{{Name: ""}}
+	for _, line := range console {
+		line = strings.TrimRight(line, "\r")
+		if name, ok := strings.CutPrefix(line, StepMarker); ok {
+			steps = append(steps, Step{Name: strings.TrimSpace(name)})
+			continue
+		}
+		steps[len(steps)-1].Output = append(steps[len(steps)-1].Output, line)
+	}
+	return steps
+}
+
+// Evaluate checks the console against a test's checks.
+func Evaluate(t recipes.Test, console []string) ([]Check, []Step) {
+	steps := SplitSteps(console)
+	var out []Check
+	for _, c := range t.Checks {
+		lines := console
+		if c.Step != "" {
+			lines = nil
+			for _, s := range steps {
+				if s.Name == c.Step {
+					lines = append(lines, s.Output...)
+				}
+			}
+		}
+		res := Check{Step: c.Step, Description: c.Description, Passed: true}
+		for _, e := range c.Expect {
+			re := regexp.MustCompile(e) // validated with the recipe
+			found := ""
+			for _, l := range lines {
+				if re.MatchString(strings.TrimRight(l, "\r")) {
+					found = strings.TrimRight(l, "\r")
+					break
+				}
+			}
+			if found == "" {
+				res.Passed = false
+				res.Missing = append(res.Missing, e)
+			} else {
+				res.Matched = append(res.Matched, found)
+			}
+		}
+		out = append(out, res)
+	}
+	return out, steps[1:]
+}
+
+// Satisfied reports whether a console already shows every check of a test
+// with no script, whose end has no marker.
+func Satisfied(t recipes.Test, console []string) bool {
+	checks, _ := Evaluate(t, console)
+	for _, c := range checks {
+		if !c.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteText writes the report for people: each check with its outcome and
+// the lines behind it, then each step's output.
+func (r *Report) WriteText(w io.Writer) error {
+	verdict := "PASS"
+	if !r.Passed {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "kforge test %s of recipe %s: %s in %s\n", r.Test, r.Recipe, verdict, r.Duration.Round(time.Second))
+	fmt.Fprintf(w, "  kernel %s, root filesystem %s, %s\n", r.Kernel, r.Rootfs, r.Machine)
+	if r.Error != "" {
+		fmt.Fprintf(w, "  boot: %s\n", r.Error)
+	}
+	fmt.Fprintln(w)
+	for _, c := range r.Checks {
+		mark := "ok  "
+		if !c.Passed {
+			mark = "FAIL"
+		}
+		where := ""
+		if c.Step != "" {
+			where = " [" + c.Step + "]"
+		}
+		fmt.Fprintf(w, "%s%s %s\n", mark, where, c.Description)
+		for _, m := range c.Matched {
+			fmt.Fprintf(w, "       | %s\n", m)
+		}
+		for _, m := range c.Missing {
+			fmt.Fprintf(w, "       missing: a line matching %s\n", m)
+		}
+	}
+	for _, s := range r.Steps {
+		fmt.Fprintf(w, "\n--- step %s\n", s.Name)
+		for _, l := range s.Output {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+	return nil
+}
+
+// WriteJSON writes the report for tools.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}

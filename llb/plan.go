@@ -1,7 +1,6 @@
 package llb
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -57,7 +56,7 @@ func (in *Inputs) PlanFS(fsys fs.FS, target string) ([]string, error) {
 	if c, ok := r.Containers[target]; ok {
 		var files []string
 		for i, f := range c.Files {
-			if err := planFile(r, fsys, fmt.Sprintf("$.containers.%s.files[%d].src", target, i), f.Src); err != nil {
+			if err := r.CheckFile(fsys, fmt.Sprintf("$.containers.%s.files[%d].src", target, i), f.Src); err != nil {
 				return nil, err
 			}
 			files = append(files, f.Src)
@@ -84,32 +83,11 @@ func (in *Inputs) planTest(fsys fs.FS, name string) ([]string, error) {
 		return nil, err
 	}
 	files = append(files, more...)
+	if err := r.CheckTestFiles(fsys, name); err != nil {
+		return nil, err
+	}
 	if t.Script != "" {
-		if err := planFile(r, fsys, "$.tests."+name+".script", t.Script); err != nil {
-			return nil, err
-		}
 		files = append(files, t.Script)
 	}
-	for i, f := range t.Files {
-		if err := planFile(r, fsys, fmt.Sprintf("$.tests.%s.files[%d]", name, i), f); err != nil {
-			return nil, err
-		}
-		files = append(files, f)
-	}
-	return files, nil
-}
-
-// planFile checks that a file the recipe names is a regular file of its
-// directory.
-func planFile(r *recipes.Recipe, fsys fs.FS, at, name string) error {
-	st, err := fs.Stat(fsys, name)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return r.Errorf(at, "%s does not exist (paths are relative to the recipe's directory)", name)
-	case err != nil:
-		return r.Errorf(at, "%v", err)
-	case !st.Mode().IsRegular():
-		return r.Errorf(at, "%s is not a regular file", name)
-	}
-	return nil
+	return append(files, t.Files...), nil
 }

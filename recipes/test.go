@@ -1,6 +1,11 @@
 package recipes
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+)
 
 // Test is a boot test: a kernel target booted in QEMU with a root
 // filesystem, running a script as the guest's init (or the filesystem's own
@@ -95,4 +100,36 @@ func (m Machine) CPUsOrDefault() int {
 		return 1
 	}
 	return m.CPUs
+}
+
+// CheckTestFiles checks that a test's script and files exist in the
+// recipe's directory, so that a test fails at its field before any work.
+func (r *Recipe) CheckTestFiles(fsys fs.FS, name string) error {
+	t := r.Tests[name]
+	if t.Script != "" {
+		if err := r.CheckFile(fsys, "$.tests."+name+".script", t.Script); err != nil {
+			return err
+		}
+	}
+	for i, f := range t.Files {
+		if err := r.CheckFile(fsys, fmt.Sprintf("$.tests.%s.files[%d]", name, i), f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckFile checks that a file the recipe names at a field is a regular
+// file of the recipe's directory.
+func (r *Recipe) CheckFile(fsys fs.FS, at, name string) error {
+	st, err := fs.Stat(fsys, name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return r.Errorf(at, "%s does not exist (paths are relative to the recipe's directory)", name)
+	case err != nil:
+		return r.Errorf(at, "%v", err)
+	case !st.Mode().IsRegular():
+		return r.Errorf(at, "%s is not a regular file", name)
+	}
+	return nil
 }

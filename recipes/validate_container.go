@@ -86,6 +86,9 @@ func validateTests(r *Recipe, loc *locator) error {
 		if m.Memory < 0 || m.CPUs < 0 {
 			return loc.errorf(at+".machine", "memory and cpus cannot be negative")
 		}
+		if len(m.NICs) > 4 {
+			return loc.errorf(at+".machine.nics", "a test machine has at most 4 NICs, not %d", len(m.NICs))
+		}
 		for i, nic := range m.NICs {
 			if !slices.Contains(NICModels, nic) {
 				return loc.errorf(fmt.Sprintf("%s.machine.nics[%d]", at, i), "NIC %q is not one of %v", nic, NICModels)

@@ -56,6 +56,11 @@ from bookworm-backports).`,
 				}
 			}
 			for _, n := range names {
+				if err := r.CheckTestFiles(os.DirFS(filepath.Dir(b.file)), n); err != nil {
+					return err
+				}
+			}
+			for _, n := range names {
 				if err := boot.CheckDevices(r.Tests[n].Machine.NICs); err != nil {
 					return fmt.Errorf("test %s: %w", n, err)
 				}

@@ -84,9 +84,13 @@ func Args(o Options) []string {
 		args = append(args, "-nic", "none")
 	}
 	for i, model := range o.NICs {
-		// Fixed MAC addresses: the guest sees the same ports on every boot.
+		// Fixed MAC addresses and PCI slots: the guest sees the same ports
+		// on every boot. The slots are four apart because an igb reserves
+		// the functions of its virtual functions sixteen slots above its
+		// own (two slots for its eight VFs), where QEMU's next free slot
+		// would put the next card's.
 		args = append(args, "-netdev", fmt.Sprintf("hubport,id=port%d,hubid=0", i),
-			"-device", fmt.Sprintf("%s,netdev=port%d,mac=52:54:00:4b:46:%02x", model, i, i+1))
+			"-device", fmt.Sprintf("%s,netdev=port%d,mac=52:54:00:4b:46:%02x,addr=0x%x", model, i, i+1, nicSlot(i)))
 	}
 	args = append(args, "-accel", o.Accel)
 	if o.Initrd != "" {
@@ -95,6 +99,13 @@ func Args(o Options) []string {
 	args = append(args, disk...)
 	return append(args, "-append", appendLine)
 }
+
+// MaxNICs is how many NICs a machine can have in the slots nicSlot gives.
+const MaxNICs = 4
+
+// nicSlot is the PCI slot of the i-th NIC: 4, 8, 12, 16, clear of the VF
+// slots (20 and up) of igb cards there.
+func nicSlot(i int) int { return 4 + 4*i }
 
 // imageMiB is the image's size in MiB, rounded up (QEMU maps whole pages).
 func (o Options) imageMiB() int64 {

@@ -127,8 +127,9 @@ unit:
 # make, the test agent's rebuilds against native cargo, the guest's image
 # and initrd assembly against mkfs.ext4 -d and cpio, and the image's push
 # and pull against oras through a Distribution registry, and a no-op rebuild
-# through docker buildx and the frontend against kforge build.
-# BENCH=environment, kernel, agent, guest, registry or frontend runs one suite.
+# through docker buildx and the frontend against kforge build, and
+# kata_tsn_image against debootstrap plus apt-get install of its packages.
+# BENCH=environment, kernel, agent, guest, registry, frontend or tsn runs one suite.
 BENCH ?= all
 bench: deps build $(BIN)/registry $(BIN)/oras $(BIN)/docker-buildx
 	$(GO) run ./bench -suite $(BENCH) -kforge $(CURDIR)/$(KFORGE) -buildkitd $(CURDIR)/$(BIN)/buildkitd \

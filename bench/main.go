@@ -30,7 +30,8 @@ func main() {
 	registryBin := flag.String("registry", "bin/registry", "Distribution registry binary, for the registry suite")
 	orasBin := flag.String("oras", "bin/oras", "oras binary, the registry suite's baseline")
 	buildxBin := flag.String("buildx", "bin/docker-buildx", "docker buildx plugin binary, for the frontend suite")
-	suite := flag.String("suite", "all", "what to measure: environment, kernel, agent, guest, registry, frontend or all")
+	tsnRecipe := flag.String("tsn-recipe", "recipes/kata-tsn.yaml", "recipe with kata_tsn_image, for the tsn suite")
+	suite := flag.String("suite", "all", "what to measure: environment, kernel, agent, guest, registry, frontend, tsn or all")
 	flag.Parse()
 	var err error
 	if *suite == "all" || *suite == "environment" {
@@ -50,6 +51,9 @@ func main() {
 	}
 	if err == nil && (*suite == "all" || *suite == "frontend") {
 		err = runFrontend(*kforge, *buildkitd, *fixtures, *registryBin, *buildxBin)
+	}
+	if err == nil && (*suite == "all" || *suite == "tsn") {
+		err = runTSN(*kforge, *buildkitd, *tsnRecipe)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -35,7 +35,7 @@ type buildFlags struct {
 
 func (b *buildFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
-	cmd.Flags().StringVar(&b.target, "target", "", "target to build: an environment, kernel, rust program, rootfs, image or initrd of the recipe")
+	cmd.Flags().StringVar(&b.target, "target", "", "target to build: an environment, kernel, rust program, rootfs, image, initrd or container of the recipe, or test:NAME (what a boot test boots)")
 	cmd.Flags().StringVar(&b.platform, "platform", "", "target platform of a kernel: linux/amd64 or linux/arm64 (cross-compiled); default: the recipe's arch")
 	cmd.Flags().StringArrayVar(&b.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=REF[,mode=max] or type=local,dest=DIR")
 	cmd.Flags().StringArrayVar(&b.cacheFrom, "cache-from", nil, "import a build cache: type=registry,ref=REF or type=local,src=DIR")
@@ -205,7 +205,7 @@ func newBuildCommand(g *globalFlags) *cobra.Command {
 	var outputs []string
 	cmd := &cobra.Command{
 		Use:   "build -f RECIPE --target TARGET [-o type=local,dest=DIR]",
-		Short: "Build a target of the recipe (environment, kernel, program, rootfs, image, initrd) from its lock",
+		Short: "Build a target of the recipe (environment, kernel, program, rootfs, image, initrd, container) from its lock",
 		Long: `build turns the target into a BuildKit graph and solves it. Inputs come
 only from the lock: a recipe whose inputs changed since it was locked is
 refused. Steps other than pinned fetches run with no network. Unchanged input
@@ -215,6 +215,7 @@ Outputs (-o, repeatable), in docker buildx's syntax:
   type=local,dest=DIR           the target's files in DIR
   type=tar,dest=FILE            the same as a tar archive
   type=oci,dest=FILE[,name=TAG] an OCI image layout as a tar (tar=false: a directory)
+  type=docker,dest=FILE[,name=REF] a container image as a tarball for docker/podman load
   type=registry,name=REF        pushed to a registry; prints REF@DIGEST
 An output appears only when the build succeeded; a failed build leaves none.
 
@@ -222,7 +223,8 @@ Kernels, images, initrds and rootfs (as a tarball) ship under oci and
 registry as OCI artifacts (docs/artifacts.md): one manifest, one layer per
 file, the same digest from the same recipe and lock on any machine. With
 --platform linux/amd64,linux/arm64 a kernel becomes an OCI index of both.
-Environments and programs ship as OCI images. Registry credentials come from
+Containers, environments and programs ship as OCI images; a container's
+image has the recipe's config and one reproducible layer. Registry credentials come from
 the docker config ($DOCKER_CONFIG or ~/.docker/config.json, credential helpers
 included); --ca-file adds a CA, and only a registry on this host may speak
 plain HTTP unless --plain-http.
@@ -248,7 +250,7 @@ a directory mirror filled by ` + "`kforge mirror sync`" + `.`,
 	br.b.register(cmd)
 	br.reg.register(cmd)
 	cmd.Flags().Lookup("platform").Usage = "target platform of a kernel: linux/amd64 or linux/arm64 (cross-compiled), or both, comma-separated, for an OCI index; default: the recipe's arch"
-	cmd.Flags().StringArrayVarP(&outputs, "output", "o", nil, "output destination: type=local,dest=DIR | type=tar,dest=FILE | type=oci,dest=FILE[,tar=false] | type=registry,name=REF")
+	cmd.Flags().StringArrayVarP(&outputs, "output", "o", nil, "output destination: type=local,dest=DIR | type=tar,dest=FILE | type=oci,dest=FILE[,tar=false] | type=docker,dest=FILE | type=registry,name=REF")
 	return cmd
 }
 

@@ -276,14 +276,18 @@ func TestPushShipsKernelAndImageTogether(t *testing.T) {
 	r := mustKforge(t, reg.env(), "push", "-f", tsnRecipe(), "--ca-file", reg.CAFile, "--progress", "plain", reg.Host+"/kata-tsn:1")
 	want := fileSHA256(t, tsnRecipe())
 	for _, target := range []string{"tsn-kernel", "kata_tsn_image"} {
-		d := pushDigest(t, r.stdout, reg.Host+"/kata-tsn/"+target)
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(reg.Host+"/kata-tsn/"+target) + `@(sha256:[0-9a-f]{64})$`).FindStringSubmatch(r.stdout)
+		if m == nil {
+			t.Fatalf("the push printed no %s@sha256:... line:\n%s", target, r.stdout)
+		}
+		d := m[1]
 		out := reg.mustOras(t, "manifest", "fetch", "--ca-file", reg.CAFile, reg.Host+"/kata-tsn/"+target+"@"+d)
-		var m ocispec.Manifest
-		if err := json.Unmarshal([]byte(out.stdout), &m); err != nil {
+		var manifest ocispec.Manifest
+		if err := json.Unmarshal([]byte(out.stdout), &manifest); err != nil {
 			t.Fatalf("%s: %v", target, err)
 		}
-		if m.Annotations[artifact.AnnotationRecipeSHA256] != want {
-			t.Errorf("%s: recipe annotation %q, want %s", target, m.Annotations[artifact.AnnotationRecipeSHA256], want)
+		if got := manifest.Annotations[artifact.AnnotationRecipeSHA256]; got != want {
+			t.Errorf("%s: recipe annotation %q, want %s", target, got, want)
 		}
 		if !reg.hasTag(t, "kata-tsn/"+target, "1") {
 			t.Errorf("%s: no tag 1", target)

@@ -77,6 +77,8 @@ BuildKit layer, and no compile step can reach the network.
   kforge lock -f recipe.yaml                 resolve the recipe's inputs into recipe.lock (online)
   kforge build -f recipe.yaml --target T -o type=local,dest=DIR
   kforge run -f recipe.yaml --target T -- CMD...
+  kforge test -f recipe.yaml [NAME]          boot the recipe's tests in QEMU and check their consoles
+  kforge push -f recipe.yaml HOST/REPO:TAG   build kernels and containers, then push them together
 
 kforge talks to the BuildKit daemon given by --addr or BUILDKIT_HOST; without
 either it starts a local buildkitd of its own and reuses it (see kforge daemon).`,

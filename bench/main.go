@@ -75,10 +75,8 @@ func run(kforge, buildkitd, recipePath, envName string) error {
 	if !ok {
 		return fmt.Errorf("%s has no environment %q", recipePath, envName)
 	}
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		if err := sh("apt-get", "install", "-y", "-qq", "debootstrap"); err != nil {
-			return fmt.Errorf("installing debootstrap for the baseline: %w", err)
-		}
+	if err := ensureDebootstrap(); err != nil {
+		return err
 	}
 	work, err := os.MkdirTemp("", "kforge-bench-")
 	if err != nil {
@@ -143,6 +141,18 @@ func run(kforge, buildkitd, recipePath, envName string) error {
 	)
 
 	printRows(fmt.Sprintf("environment %q of %s: %d packages requested", envName, recipePath, len(env.Packages)), rows)
+	return nil
+}
+
+// ensureDebootstrap installs debootstrap, the baseline of the package-set
+// suites, when it is missing.
+func ensureDebootstrap() error {
+	if _, err := exec.LookPath("debootstrap"); err == nil {
+		return nil
+	}
+	if err := sh("apt-get", "install", "-y", "-qq", "debootstrap"); err != nil {
+		return fmt.Errorf("installing debootstrap for the baseline: %w", err)
+	}
 	return nil
 }
 

@@ -30,10 +30,8 @@ func runTSN(kforge, buildkitd, recipePath string) error {
 		return fmt.Errorf("%s has no container %s", recipePath, target)
 	}
 	pkgs := r.Environments[c.Base].Packages
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		if err := sh("apt-get", "install", "-y", "-qq", "debootstrap"); err != nil {
-			return fmt.Errorf("installing debootstrap for the baseline: %w", err)
-		}
+	if err := ensureDebootstrap(); err != nil {
+		return err
 	}
 	work, err := os.MkdirTemp("", "kforge-bench-tsn-")
 	if err != nil {

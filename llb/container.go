@@ -38,21 +38,8 @@ func ContainerTree(r *recipes.Recipe, name string, base bk.State, ctx Contexts) 
 		}), ctx.at(fmt.Sprintf("$.containers.%s.files[%d]", name, i)),
 			bk.WithCustomName(fmt.Sprintf("[%s] add %s as %s", name, f.Src, f.Dest)))
 	}
-	return clampedCopy(r, name, tree, ctx, at)
-}
-
-// clampedCopy is a tree copied into an empty one by the helper, times
-// clamped to sourceDateEpoch.
-func clampedCopy(r *recipes.Recipe, name string, tree bk.State, ctx Contexts, at bk.ConstraintsOpt) bk.State {
-	return bk.Scratch().Run(
-		bk.Args([]string{helperCommand, "helper", "copy-tree", "--src", rootfsMount, "--dst", outDir,
-			"--epoch", fmt.Sprint(r.SourceDateEpoch)}),
-		bk.AddMount(helperMount, ctx.Helper, bk.Readonly),
-		bk.AddMount(rootfsMount, tree, bk.Readonly),
-		bk.Network(bk.NetModeNone),
-		at,
-		bk.WithCustomName(fmt.Sprintf("[%s] one layer, times clamped to %d", name, r.SourceDateEpoch)),
-	).AddMount(outDir, bk.Scratch())
+	return helperOverTree(ctx, tree, at, fmt.Sprintf("[%s] one layer, times clamped to %d", name, r.SourceDateEpoch),
+		"copy-tree", "--src", rootfsMount, "--dst", outDir, "--epoch", fmt.Sprint(r.SourceDateEpoch))
 }
 
 // containerCleanup removes what a package installation leaves that no
@@ -61,8 +48,11 @@ func clampedCopy(r *recipes.Recipe, name string, tree bk.State, ctx Contexts, at
 const containerCleanup = `set -eu
 rm -f /etc/machine-id /var/lib/dbus/machine-id
 find /var/log -type f -exec rm -f {} +
-rm -rf /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/apt/*.bin
-`
+rm -rf ` + installLeftovers + "\n"
+
+// installLeftovers are the caches and backups a package installation
+// leaves, which differ between two builds and which no guest or image needs.
+const installLeftovers = "/var/cache/ldconfig/aux-cache /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/apt/*.bin"
 
 // ContainerConfig is the image config of a container target: created at
 // sourceDateEpoch, the base environment's architecture, and the recipe's

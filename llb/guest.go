@@ -80,7 +80,7 @@ if [ -f /usr/share/systemd/tmp.mount ]; then cp /usr/share/systemd/tmp.mount /et
 	// caches of the package installation would make two builds differ.
 	s.WriteString(`: > /etc/machine-id
 rm -f /var/lib/dbus/machine-id
-rm -rf /var/log/* /var/cache/ldconfig/aux-cache /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/apt/*.bin
+rm -rf /var/log/* ` + installLeftovers + `
 rm -rf /var/tmp && ln -s /tmp /var/tmp
 mkdir -p /var/lib/osbuilder
 `)
@@ -147,15 +147,28 @@ func DiskImage(r *recipes.Recipe, name string, rootfs, builder bk.State, ctx Con
 // kforge helper: a sorted newc cpio with clamped times and owners 0.
 func InitrdImage(r *recipes.Recipe, name string, rootfs bk.State, ctx Contexts) bk.State {
 	in := r.Initrds[name]
-	args := []string{helperCommand, "helper", "initrd", "--rootfs", rootfsMount,
-		"--out", outDir + "/kata-containers-initrd.img", "--epoch", fmt.Sprint(r.SourceDateEpoch),
-		"--compression", in.CompressionOrDefault(), "--init", "/sbin/init"}
+	return helperOverTree(ctx, rootfs, ctx.at("$.initrds."+name),
+		fmt.Sprintf("[%s] kata-containers-initrd.img from rootfs %s (%s)", name, in.Rootfs, in.CompressionOrDefault()),
+		initrdArgs(r, "kata-containers-initrd.img", in.CompressionOrDefault(), "/sbin/init")...)
+}
+
+// initrdArgs are the helper's arguments for an initrd of the tree at
+// rootfsMount, written to outDir/file.
+func initrdArgs(r *recipes.Recipe, file, compression, init string) []string {
+	return []string{"initrd", "--rootfs", rootfsMount, "--out", outDir + "/" + file,
+		"--epoch", fmt.Sprint(r.SourceDateEpoch), "--compression", compression, "--init", init}
+}
+
+// helperOverTree runs `kforge helper ARGS...` with the tree read-only at
+// rootfsMount and no network, in an empty root; its result is what the
+// helper wrote to outDir.
+func helperOverTree(ctx Contexts, tree bk.State, at bk.ConstraintsOpt, customName string, args ...string) bk.State {
 	return bk.Scratch().Run(
-		bk.Args(args),
+		bk.Args(append([]string{helperCommand, "helper"}, args...)),
 		bk.AddMount(helperMount, ctx.Helper, bk.Readonly),
-		bk.AddMount(rootfsMount, rootfs, bk.Readonly),
+		bk.AddMount(rootfsMount, tree, bk.Readonly),
 		bk.Network(bk.NetModeNone),
-		ctx.at("$.initrds."+name),
-		bk.WithCustomName(fmt.Sprintf("[%s] kata-containers-initrd.img from rootfs %s (%s)", name, in.Rootfs, in.CompressionOrDefault())),
+		at,
+		bk.WithCustomName(customName),
 	).AddMount(outDir, bk.Scratch())
 }

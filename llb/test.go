@@ -59,20 +59,12 @@ func (in *Inputs) TestBundle(name string, fetches *Fetches) (bk.State, error) {
 				return bk.State{}, err
 			}
 		}
-		init := "/sbin/init"
+		initPath := "/sbin/init"
 		if t.Script != "" {
-			init = TestInit
+			initPath = TestInit
 		}
-		root = bk.Scratch().Run(
-			bk.Args([]string{helperCommand, "helper", "initrd", "--rootfs", rootfsMount,
-				"--out", outDir + "/" + TestInitrd, "--epoch", fmt.Sprint(r.SourceDateEpoch),
-				"--compression", "gzip", "--init", init}),
-			bk.AddMount(helperMount, in.Contexts.Helper, bk.Readonly),
-			bk.AddMount(rootfsMount, tree, bk.Readonly),
-			bk.Network(bk.NetModeNone),
-			at,
-			bk.WithCustomName(fmt.Sprintf("[test %s] initrd of %s with the test's files", name, t.Rootfs)),
-		).AddMount(outDir, bk.Scratch())
+		root = helperOverTree(in.Contexts, tree, at, fmt.Sprintf("[test %s] initrd of %s with the test's files", name, t.Rootfs),
+			initrdArgs(r, TestInitrd, "gzip", initPath)...)
 	}
 	return bk.Scratch().
 		File(bk.Copy(kernel, "/", "/"+BundleKernel+"/", &bk.CopyInfo{CopyDirContentsOnly: true, CreateDestPath: true}),

@@ -118,21 +118,9 @@ func validateTests(r *Recipe, loc *locator) error {
 	return nil
 }
 
+// bootableTargets are the targets a test can boot, sorted.
 func bootableTargets(r *Recipe) []string {
-	var names []string
-	for _, m := range []map[string]bool{keys(r.Rootfs), keys(r.Images), keys(r.Initrds), keys(r.Containers)} {
-		for k := range m {
-			names = append(names, k)
-		}
-	}
+	names := slices.Concat(SortedKeys(r.Rootfs), SortedKeys(r.Images), SortedKeys(r.Initrds), SortedKeys(r.Containers))
 	slices.Sort(names)
 	return names
-}
-
-func keys[V any](m map[string]V) map[string]bool {
-	out := map[string]bool{}
-	for k := range m {
-		out[k] = true
-	}
-	return out
 }

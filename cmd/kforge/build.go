@@ -34,15 +34,21 @@ type buildFlags struct {
 }
 
 func (b *buildFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
+	b.registerSources(cmd)
 	cmd.Flags().StringVar(&b.target, "target", "", "target to build: an environment, kernel, rust program, rootfs, image, initrd or container of the recipe, or test:NAME (what a boot test boots)")
 	cmd.Flags().StringVar(&b.platform, "platform", "", "target platform of a kernel: linux/amd64 or linux/arm64 (cross-compiled); default: the recipe's arch")
 	cmd.Flags().StringArrayVar(&b.cacheTo, "cache-to", nil, "export the build cache: type=registry,ref=REF[,mode=max] or type=local,dest=DIR")
 	cmd.Flags().StringArrayVar(&b.cacheFrom, "cache-from", nil, "import a build cache: type=registry,ref=REF or type=local,src=DIR")
+	_ = cmd.MarkFlagRequired("target")
+}
+
+// registerSources adds the flags of every command that builds from a
+// recipe: the recipe file and where pinned files come from.
+func (b *buildFlags) registerSources(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
 	cmd.Flags().StringVar(&b.mirror, "mirror", "", "directory mirror (filled by `kforge mirror sync`) tried before the recipe's mirrors for every pinned file")
 	cmd.Flags().BoolVar(&b.offline, "offline", false, "fetch pinned files only from --mirror, never from the recipe's mirrors")
 	_ = cmd.MarkFlagRequired("file")
-	_ = cmd.MarkFlagRequired("target")
 }
 
 // serveMirror starts serving --mirror for the daemon. The daemon fetches

@@ -201,7 +201,7 @@ func artifactMeta(in *kllb.Inputs, target, kind string) artifact.Meta {
 	m := artifact.Meta{
 		Kind: artifactKinds[kind], Target: target, Recipe: r.Name,
 		RecipeSHA256: in.Digests.Recipe, LockSHA256: in.Digests.Lock,
-		Created: time.Unix(r.SourceDateEpoch, 0).UTC(),
+		Created: r.Created(),
 	}
 	m.Platform = ocispec.Platform{OS: "linux", Architecture: r.GuestArchitecture(target)}
 	if k, ok := r.Kernels[target]; ok {

@@ -12,6 +12,7 @@ import (
 	orasref "oras.land/oras-go/v2/registry"
 
 	"github.com/kforge/kforge/internal/solve"
+	kllb "github.com/kforge/kforge/llb"
 	"github.com/kforge/kforge/recipes"
 )
 
@@ -26,7 +27,7 @@ func newPushCommand(g *globalFlags) *cobra.Command {
 		Use:   "push -f RECIPE [--target T]... HOST/REPOSITORY[:TAG]",
 		Short: "Build several targets of a recipe and push them together, each to REPOSITORY/<target>",
 		Long: `push builds each target (by default every kernel, image, initrd and
-container of the recipe) and, once all of them are built, pushes each to
+container of the recipe, in name order) and, once all of them are built, pushes each to
 HOST/REPOSITORY/<target>:TAG (TAG defaults to latest): kernels, images and
 initrds as kforge artifacts, containers as OCI images. Every manifest names
 the recipe and lock by sha256 (dev.kforge.recipe.sha256,
@@ -34,8 +35,8 @@ dev.kforge.lock.sha256), so what was shipped together can be told apart from
 what was not. Nothing is pushed when a build fails. Prints REF@DIGEST per target.
 
   kforge push -f recipes/kata-tsn.yaml registry.example/kata-tsn:1
-      registry.example/kata-tsn/tsn-kernel@sha256:...
-      registry.example/kata-tsn/kata_tsn_image@sha256:...`,
+      registry.example/kata-tsn/kata_tsn_image@sha256:...
+      registry.example/kata-tsn/tsn-kernel@sha256:...`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := recipes.Load(b.file)
@@ -47,7 +48,7 @@ what was not. Nothing is pushed when a build fails. Prints REF@DIGEST per target
 				return err
 			}
 			if len(targets) == 0 {
-				for _, name := range recipesTargets(r) {
+				for _, name := range kllb.TargetNames(r) {
 					if slices.Contains(shippedKinds, r.TargetKind(name)) {
 						targets = append(targets, name)
 					}
@@ -106,12 +107,9 @@ what was not. Nothing is pushed when a build fails. Prints REF@DIGEST per target
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
+	b.registerSources(cmd)
 	cmd.Flags().StringArrayVar(&targets, "target", nil, "target to push (repeatable); default: every kernel, image, initrd and container")
-	cmd.Flags().StringVar(&b.mirror, "mirror", "", "directory mirror tried before the recipe's mirrors for every pinned file")
-	cmd.Flags().BoolVar(&b.offline, "offline", false, "fetch pinned files only from --mirror")
 	reg.register(cmd)
-	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
 
@@ -129,14 +127,4 @@ func splitRepository(s string) (repo, tag string, err error) {
 		return "", "", fmt.Errorf("%s is not HOST/REPOSITORY[:TAG]: %v", s, err)
 	}
 	return repo, tag, nil
-}
-
-// recipesTargets are the recipe's targets in the order a reader meets them.
-func recipesTargets(r *recipes.Recipe) []string {
-	var out []string
-	for _, section := range [][]string{recipes.SortedKeys(r.Kernels), recipes.SortedKeys(r.Images),
-		recipes.SortedKeys(r.Initrds), recipes.SortedKeys(r.Containers)} {
-		out = append(out, section...)
-	}
-	return out
 }

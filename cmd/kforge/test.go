@@ -87,12 +87,9 @@ from bookworm-backports).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
-	cmd.Flags().StringVar(&b.mirror, "mirror", "", "directory mirror tried before the recipe's mirrors for every pinned file")
-	cmd.Flags().BoolVar(&b.offline, "offline", false, "fetch pinned files only from --mirror")
+	b.registerSources(cmd)
 	cmd.Flags().StringVar(&reportRoot, "report", "out/test", "directory for the reports (DIR/<recipe>/<test>/)")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "do not copy the console to stdout")
-	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
 
@@ -136,7 +133,7 @@ func runTest(cmd *cobra.Command, g *globalFlags, b buildFlags, r *recipes.Recipe
 	if t.Script != "" {
 		o.Expect = kllb.TestDoneMarker
 	} else {
-		o.Stop = func(console []string) bool { return boottest.Satisfied(t, console) }
+		o.Stop = boottest.Until(t)
 	}
 	var console []string
 	o.Lines = &console

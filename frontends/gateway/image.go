@@ -21,15 +21,15 @@ func addImageMeta(res *client.Result, r *recipes.Recipe, target string, d kllb.G
 		return err
 	}
 	res.AddMeta(exptypes.ExporterImageConfigKey, dt)
-	for k, v := range ContainerAnnotations(r, target, d) {
+	for k, v := range containerAnnotations(r, target, d) {
 		res.AddMeta(exptypes.AnnotationManifestKey(nil, k), []byte(v))
 	}
 	return nil
 }
 
-// ContainerAnnotations are the manifest annotations of a container
+// containerAnnotations are the manifest annotations of a container
 // target's image.
-func ContainerAnnotations(r *recipes.Recipe, target string, d kllb.GuestDigests) map[string]string {
+func containerAnnotations(r *recipes.Recipe, target string, d kllb.GuestDigests) map[string]string {
 	return map[string]string{
 		artifact.AnnotationKind:         recipes.KindContainer,
 		artifact.AnnotationTarget:       target,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,16 +101,24 @@ func Evaluate(t recipes.Test, console []string) ([]Check, []Step) {
 	return out, steps[1:]
 }
 
-// Satisfied reports whether a console already shows every check of a test
-// with no script, whose end has no marker.
-func Satisfied(t recipes.Test, console []string) bool {
-	checks, _ := Evaluate(t, console)
-	for _, c := range checks {
-		if !c.Passed {
-			return false
+// Until returns the stop condition of a test with no script, whose end
+// has no marker: true once every expectation of every check has matched a
+// line. It looks at each line once, as the console grows.
+func Until(t recipes.Test) func(console []string) bool {
+	var pending []*regexp.Regexp
+	for _, c := range t.Checks {
+		for _, e := range c.Expect {
+			pending = append(pending, regexp.MustCompile(e)) // validated with the recipe
 		}
 	}
-	return true
+	seen := 0
+	return func(console []string) bool {
+		for ; seen < len(console); seen++ {
+			line := strings.TrimRight(console[seen], "\r")
+			pending = slices.DeleteFunc(pending, func(re *regexp.Regexp) bool { return re.MatchString(line) })
+		}
+		return len(pending) == 0
+	}
 }
 
 // WriteText writes the report for people: each check with its outcome and

@@ -51,12 +51,13 @@ func TestStepsAndChecks(t *testing.T) {
 	}
 }
 
-func TestSatisfiedWaitsForEveryCheck(t *testing.T) {
+func TestUntilWaitsForEveryCheck(t *testing.T) {
 	test := recipes.Test{Checks: []recipes.Check{{Description: "ready", Expect: []string{"READY"}}, {Description: "pid", Expect: []string{`pid":1`}}}}
-	if Satisfied(test, []string{"READY"}) {
+	done := Until(test)
+	if done([]string{"READY"}) {
 		t.Error("satisfied with one of two checks")
 	}
-	if !Satisfied(test, []string{"READY", `{"pid":1}`}) {
+	if !done([]string{"READY", `{"pid":1}`}) {
 		t.Error("not satisfied with both")
 	}
 }

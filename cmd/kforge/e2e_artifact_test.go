@@ -48,7 +48,7 @@ func kernelArtifact(t *testing.T) (ref, digest string) {
 	pushedKernel.once.Do(func() {
 		tinyKernel(t)
 		// Not the first caller's TempDir: later tests read the layouts.
-		out, err := os.MkdirTemp("", "kforge-kernel-artifact-")
+		out, err := os.MkdirTemp(e2eTmp, "kforge-kernel-artifact-")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,7 +32,7 @@ func buildxConfig(t *testing.T) string {
 		if _, err := os.Stat(bin); err != nil {
 			t.Fatalf("no buildx at %s: run `make test-deps` (or set KFORGE_TEST_BUILDX)", bin)
 		}
-		dir, err := os.MkdirTemp("", "kforge-buildx-")
+		dir, err := os.MkdirTemp(e2eTmp, "kforge-buildx-")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func frontendImage(t *testing.T) (ref, layoutDir, digest string) {
 	t.Helper()
 	frontendBuilt.once.Do(func() {
 		reg := plainRegistry(t)
-		dir, err := os.MkdirTemp("", "kforge-frontend-layout-")
+		dir, err := os.MkdirTemp(e2eTmp, "kforge-frontend-layout-")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ func guestOutputs(t *testing.T) (image, initrd, initrdZstd, imageLog string) {
 	t.Helper()
 	guestBuilt.once.Do(func() {
 		p := guestFixture.get(t)
-		dir, err := os.MkdirTemp("", "kforge-guest-out-")
+		dir, err := os.MkdirTemp(e2eTmp, "kforge-guest-out-")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ type lockedFixture struct {
 func (f *lockedFixture) get(t *testing.T) string {
 	t.Helper()
 	f.once.Do(func() {
-		dir, err := os.MkdirTemp("", "kforge-"+f.dir+"-")
+		dir, err := os.MkdirTemp(e2eTmp, "kforge-"+f.dir+"-")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,9 @@ var (
 	kforgeBin string // the kforge binary under test, built statically
 	stateDir  string // state of the daemon shared by the tests
 	repoRoot  string
+	// e2eTmp holds what tests share across the run (built outputs, fixture
+	// copies); it goes when the run ends, so a run leaves nothing in /tmp.
+	e2eTmp string
 )
 
 const debianMirror = "http://deb.debian.org/debian"
@@ -55,6 +58,7 @@ func runE2E(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer os.RemoveAll(tmp)
+	e2eTmp = tmp
 	kforgeBin = filepath.Join(tmp, "kforge")
 	// Built as the Makefile builds bin/kforge, so that both are the same
 	// bytes and share BuildKit's cache of the steps the helper runs.
@@ -182,7 +186,7 @@ var (
 func lockedBuilder(t *testing.T) string {
 	t.Helper()
 	builderOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kforge-builder-")
+		dir, err := os.MkdirTemp(e2eTmp, "kforge-builder-")
 		if err != nil {
 			t.Fatal(err)
 		}

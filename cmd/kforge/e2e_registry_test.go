@@ -103,7 +103,7 @@ func startRegistry(plain bool) (*testRegistry, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("no registry at %s: run `make test-deps` (or set KFORGE_TEST_REGISTRY)", bin)
 	}
-	dir, err := os.MkdirTemp("", "kforge-registry-")
+	dir, err := os.MkdirTemp(e2eTmp, "kforge-registry-")
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func rustEnvTree(t *testing.T) string {
 	rustEnv.once.Do(func() {
 		envTar := filepath.Join(t.TempDir(), "env.tar")
 		mustKforge(t, nil, "build", "-f", lockedRust(t), "--target", "rust", "--progress", "plain", "-o", "type=tar,dest="+envTar)
-		dir, err := os.MkdirTemp("", "kforge-rust-env-")
+		dir, err := os.MkdirTemp(e2eTmp, "kforge-rust-env-")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,7 @@ var tsnImage struct {
 func tsnImageOutputs(t *testing.T) (dockerTar, ociTar, manifest string) {
 	t.Helper()
 	tsnImage.once.Do(func() {
-		dir, err := os.MkdirTemp("", "kforge-tsn-image-")
+		dir, err := os.MkdirTemp(e2eTmp, "kforge-tsn-image-")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,7 +20,7 @@ import (
 
 // Local is a buildkitd managed by kforge.
 type Local struct {
-	Dir       string // state directory: root/, buildkitd.sock, buildkitd.log, buildkitd.pid
+	Dir       string // state directory: root/, buildkitd.sock, buildkitd.log, buildkitd.pid, and an optional buildkitd.toml
 	Buildkitd string // path of the buildkitd binary; found by FindBuildkitd when empty
 }
 
@@ -45,6 +45,12 @@ func (l *Local) Address() string { return "unix://" + l.Socket() }
 func (l *Local) LogPath() string { return filepath.Join(l.Dir, "buildkitd.log") }
 func (l *Local) pidPath() string { return filepath.Join(l.Dir, "buildkitd.pid") }
 func (l *Local) root() string    { return filepath.Join(l.Dir, "root") }
+
+// ConfigPath is BuildKit's own config file for the managed daemon, read when
+// present: a farm sets its garbage-collection policy (the cache of kernel
+// build trees runs to tens of GB), registry mirrors or worker options there
+// without kforge having a flag for each.
+func (l *Local) ConfigPath() string { return filepath.Join(l.Dir, "buildkitd.toml") }
 
 // FindBuildkitd looks for buildkitd in $KFORGE_BUILDKITD, beside the kforge
 // executable, then on PATH.
@@ -127,12 +133,19 @@ func (l *Local) start(progress func(string)) error {
 	defer logf.Close()
 	fmt.Fprintf(logf, "\n--- kforge starting %s at %s ---\n", bin, time.Now().UTC().Format(time.RFC3339))
 	_ = os.Remove(l.Socket())
-	cmd := exec.Command(bin,
+	args := []string{
 		"--root", l.root(),
 		"--addr", l.Address(),
 		"--oci-worker=true", "--containerd-worker=false",
 		"--oci-worker-snapshotter=overlayfs",
-	)
+	}
+	_, statErr := os.Stat(l.ConfigPath())
+	hasConfig := statErr == nil
+	if hasConfig {
+		args = append(args, "--config", l.ConfigPath())
+		fmt.Fprintf(logf, "using %s\n", l.ConfigPath())
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// A session of its own: the daemon outlives this kforge process and is
 	// reused by the next one.
@@ -152,6 +165,9 @@ func (l *Local) start(progress func(string)) error {
 	// the chance to say so before clients try to connect.
 	select {
 	case err := <-exited:
+		if msg := startFailure(l.LogPath()); msg != "" && hasConfig {
+			return fmt.Errorf("buildkitd exited at start: %s\nfix or remove %s (see %s)", msg, l.ConfigPath(), l.LogPath())
+		}
 		return fmt.Errorf("buildkitd exited at start (%v); last lines of %s:\n%s", err, l.LogPath(), tail(l.LogPath(), 15))
 	case <-time.After(300 * time.Millisecond):
 		return nil
@@ -222,4 +238,22 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return "  " + strings.Join(lines, "\n  ")
+}
+
+// startFailure is buildkitd's own message when it refused to start, the
+// last "buildkitd: " line of its log, without the stack trace after it.
+func startFailure(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	msg := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "--- kforge starting") {
+			msg = "" // an earlier start's failure is not this one's
+		} else if m, ok := strings.CutPrefix(line, "buildkitd: "); ok {
+			msg = m
+		}
+	}
+	return msg
 }

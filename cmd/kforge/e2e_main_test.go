@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -72,6 +73,15 @@ func runE2E(m *testing.M) (int, error) {
 	stateDir = os.Getenv("KFORGE_TEST_STATE_DIR")
 	if stateDir == "" {
 		stateDir = filepath.Join(repoRoot, ".cache", "e2e-state")
+	}
+	// Kernel trees and guest images take tens of GB; when a run fails for
+	// space, its output says how much there was.
+	for _, dir := range []string{os.TempDir(), filepath.Dir(stateDir)} {
+		os.MkdirAll(dir, 0o755)
+		var st syscall.Statfs_t
+		if syscall.Statfs(dir, &st) == nil {
+			fmt.Fprintf(os.Stderr, "e2e: %.1f GB free under %s\n", float64(st.Bavail)*float64(st.Bsize)/1e9, dir)
+		}
 	}
 	code := m.Run()
 	stopRegistries()

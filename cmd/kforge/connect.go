@@ -30,8 +30,12 @@ func (g *globalFlags) connect(ctx context.Context) (*client.Client, error) {
 	if g.addr != "" {
 		return daemon.Connect(ctx, g.addr)
 	}
-	return g.localDaemon().Ensure(ctx, func(msg string) { fmt.Fprintln(os.Stderr, "kforge:", msg) })
+	return g.localDaemon().Ensure(ctx, daemonProgress)
 }
+
+// daemonProgress prints what the managed daemon is doing (starting, where
+// its state is) as kforge's own progress lines.
+func daemonProgress(msg string) { fmt.Fprintln(os.Stderr, "kforge:", msg) }
 
 // helperContext prepares the directory that reaches the graph as the
 // kforge-helper context: a copy of this very binary named "kforge". The copy

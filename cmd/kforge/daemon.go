@@ -31,8 +31,8 @@ maxUsedSpace, minFreeSpace under [worker.oci]) there.`,
 				return &exitError{code: 3}
 			}
 			fmt.Printf("running (pid %d)\naddress: %s\nstate:   %s\nlog:     %s\n", pid, l.Address(), l.Dir, l.LogPath())
-			if _, err := os.Stat(l.ConfigPath()); err == nil {
-				fmt.Printf("config:  %s\n", l.ConfigPath())
+			if config, ok := l.Config(); ok {
+				fmt.Printf("config:  %s\n", config)
 			}
 			c, err := g.connect(cmd.Context())
 			if err != nil {
@@ -61,7 +61,7 @@ maxUsedSpace, minFreeSpace under [worker.oci]) there.`,
 			if _, running := l.PID(); running {
 				fmt.Fprintf(os.Stderr, "kforge: buildkitd is already running on %s (stop it first for a changed buildkitd.toml to apply)\n", l.Address())
 			}
-			c, err := l.Ensure(cmd.Context(), func(msg string) { fmt.Fprintln(os.Stderr, "kforge:", msg) })
+			c, err := l.Ensure(cmd.Context(), daemonProgress)
 			if err != nil {
 				return err
 			}

@@ -21,7 +21,7 @@ func TestDaemonReadsItsConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := kforge(t, env, "daemon", "start")
-	if r.code == 0 || !strings.Contains(r.stderr, "toml:") || !strings.Contains(r.stderr, "fix or remove "+config) {
+	if r.code == 0 || !strings.Contains(r.stderr, "toml:") || !strings.Contains(r.stderr, "it read "+config+": fix or remove it") {
 		t.Fatalf("a broken buildkitd.toml: exit %d\n%s", r.code, r.stderr)
 	}
 

@@ -46,11 +46,15 @@ func (l *Local) LogPath() string { return filepath.Join(l.Dir, "buildkitd.log") 
 func (l *Local) pidPath() string { return filepath.Join(l.Dir, "buildkitd.pid") }
 func (l *Local) root() string    { return filepath.Join(l.Dir, "root") }
 
-// ConfigPath is BuildKit's own config file for the managed daemon, read when
-// present: a farm sets its garbage-collection policy (the cache of kernel
-// build trees runs to tens of GB), registry mirrors or worker options there
-// without kforge having a flag for each.
-func (l *Local) ConfigPath() string { return filepath.Join(l.Dir, "buildkitd.toml") }
+// Config is BuildKit's own config file for the managed daemon, and whether
+// it is there to be read at start: a farm sets its garbage-collection policy
+// (the cache of kernel build trees runs to tens of GB), registry mirrors or
+// worker options there without kforge having a flag for each.
+func (l *Local) Config() (string, bool) {
+	p := filepath.Join(l.Dir, "buildkitd.toml")
+	_, err := os.Stat(p)
+	return p, err == nil
+}
 
 // FindBuildkitd looks for buildkitd in $KFORGE_BUILDKITD, beside the kforge
 // executable, then on PATH.
@@ -139,11 +143,10 @@ func (l *Local) start(progress func(string)) error {
 		"--oci-worker=true", "--containerd-worker=false",
 		"--oci-worker-snapshotter=overlayfs",
 	}
-	_, statErr := os.Stat(l.ConfigPath())
-	hasConfig := statErr == nil
+	config, hasConfig := l.Config()
 	if hasConfig {
-		args = append(args, "--config", l.ConfigPath())
-		fmt.Fprintf(logf, "using %s\n", l.ConfigPath())
+		args = append(args, "--config", config)
+		fmt.Fprintf(logf, "using %s\n", config)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -165,10 +168,14 @@ func (l *Local) start(progress func(string)) error {
 	// the chance to say so before clients try to connect.
 	select {
 	case err := <-exited:
-		if msg := startFailure(l.LogPath()); msg != "" && hasConfig {
-			return fmt.Errorf("buildkitd exited at start: %s\nfix or remove %s (see %s)", msg, l.ConfigPath(), l.LogPath())
+		msg := startFailure(l.LogPath())
+		if msg == "" {
+			return fmt.Errorf("buildkitd exited at start (%v); last lines of %s:\n%s", err, l.LogPath(), tail(l.LogPath(), 15))
 		}
-		return fmt.Errorf("buildkitd exited at start (%v); last lines of %s:\n%s", err, l.LogPath(), tail(l.LogPath(), 15))
+		if hasConfig {
+			msg += "\nit read " + config + ": fix or remove it if the message is about the config"
+		}
+		return fmt.Errorf("buildkitd exited at start: %s\n(see %s)", msg, l.LogPath())
 	case <-time.After(300 * time.Millisecond):
 		return nil
 	}

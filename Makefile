@@ -31,7 +31,7 @@ TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux i
 deps:
 	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_DEPS)"
 
-test-deps: deps qemu-igb $(BIN)/registry $(BIN)/oras buildx
+test-deps: deps qemu-igb $(BIN)/registry $(BIN)/oras buildx $(BIN)/gotestsum
 	@$(MAKE) --no-print-directory install-debs DEBS="$(TEST_DEB_DEPS)"
 
 # Boot tests with igb NICs (recipes/kata-tsn.yaml) need QEMU 8 or newer:
@@ -56,6 +56,11 @@ $(BIN)/registry:
 
 $(BIN)/oras:
 	GOBIN=$(CURDIR)/$(BIN) $(GO) install oras.land/oras/cmd/oras@v1.3.6
+
+# gotestsum prints each test as it ends, with its time, so that a long run
+# shows where it is; a failed test's output follows it.
+$(BIN)/gotestsum:
+	GOBIN=$(CURDIR)/$(BIN) $(GO) install gotest.tools/gotestsum@v1.13.0
 
 # docker buildx, the client most build farms drive BuildKit with, at the
 # release whose go.mod has kforge's BuildKit; installed as the docker CLI's
@@ -107,7 +112,7 @@ endif
 
 # Unit and end-to-end tests; the end-to-end ones start a real buildkitd.
 test: test-deps build
-	KFORGE_BUILDKITD=$(CURDIR)/$(BIN)/buildkitd $(GO) test -count=1 -timeout 80m ./...
+	KFORGE_BUILDKITD=$(CURDIR)/$(BIN)/buildkitd $(BIN)/gotestsum --format testname -- -count=1 -timeout 80m ./...
 
 unit:
 	$(GO) test -count=1 -short ./...

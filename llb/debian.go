@@ -25,7 +25,7 @@ func Environment(r *recipes.Recipe, le *recipes.LockedEnvironment, name string, 
 	var debs []bk.State
 	var files []string
 	for _, p := range le.Packages {
-		debs = append(debs, fetches.file(r.Debian.Mirrors, p.Filename, p.SHA256))
+		debs = append(debs, fetches.file(r.Debian.MirrorsOfSuite(p.Suite), p.Filename, p.SHA256))
 		files = append(files, path.Join(debsDir, path.Base(p.Filename)))
 	}
 	pool := bk.Merge(debs, bk.WithCustomName(fmt.Sprintf("[%s] collect %d packages", name, len(debs))))

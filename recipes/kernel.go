@@ -60,7 +60,8 @@ type DebSource struct {
 	// stable updates, linux-source-6.12 among them).
 	Suite string `yaml:"suite,omitempty" json:"suite,omitempty"`
 	// Mirrors are the archive roots of that suite, tried in order, such as
-	// http://deb.debian.org/debian-security; the recipe's when empty.
+	// http://deb.debian.org/debian-security; when empty, those of the suite
+	// in debian.suites, or debian.mirrors.
 	Mirrors []string `yaml:"mirrors,omitempty" json:"mirrors,omitempty"`
 }
 
@@ -72,10 +73,33 @@ func (d DebSource) SuiteOf(r *Recipe) string {
 	return d.Suite
 }
 
+// Sources are the suites a Debian-packaged source is resolved against:
+// the named suite (one of debian.suites, or another on the source's own
+// mirrors), or every suite of the recipe when it names none.
+func (d DebSource) Sources(r *Recipe) []SuiteSource {
+	all := r.Debian.SuiteSources()
+	if d.Suite == "" {
+		if len(d.Mirrors) > 0 {
+			all[0].Mirrors = d.Mirrors
+		}
+		return all
+	}
+	for _, s := range all {
+		if s.Suite == d.Suite {
+			if len(d.Mirrors) > 0 {
+				s.Mirrors = d.Mirrors
+			}
+			return []SuiteSource{s}
+		}
+	}
+	first := all[0]
+	return []SuiteSource{{Suite: d.Suite, Mirrors: d.MirrorsOf(r), Components: first.Components, Keyring: first.Keyring}}
+}
+
 // MirrorsOf are the archive roots a Debian-packaged source comes from.
 func (d DebSource) MirrorsOf(r *Recipe) []string {
 	if len(d.Mirrors) == 0 {
-		return r.Debian.Mirrors
+		return r.Debian.MirrorsOfSuite(d.SuiteOf(r))
 	}
 	return d.Mirrors
 }

@@ -40,6 +40,8 @@ type LockedSource struct {
 	URLs     []string `json:"urls,omitempty"`
 	Size     int64    `json:"size,omitempty"`
 	SHA256   string   `json:"sha256,omitempty"`
+	// Suite is the suite a Debian-packaged source was resolved from.
+	Suite string `json:"suite,omitempty"`
 	// Local is a source inside the recipe's directory: pinned by content
 	// when it is sent to the build, not by the lock.
 	Local string `json:"local,omitempty"`
@@ -49,21 +51,35 @@ type LockedSource struct {
 type LockedEnvironment struct {
 	// Request is the digest of the recipe inputs this entry was resolved
 	// from; a build refuses an entry whose request no longer matches.
-	Request      string          `json:"request"`
-	Suite        string          `json:"suite"`
-	Codename     string          `json:"codename"`
-	Architecture string          `json:"architecture"`
-	Release      LockedRelease   `json:"release"`
-	Packages     []LockedPackage `json:"packages"`
+	Request      string        `json:"request"`
+	Suite        string        `json:"suite"`
+	Codename     string        `json:"codename"`
+	Architecture string        `json:"architecture"`
+	Release      LockedRelease `json:"release"`
+	// Suites are the further suites of the recipe (debian.suites) the set
+	// was resolved against, each with its signed release, in recipe order.
+	Suites   []LockedSuite   `json:"suites,omitempty"`
+	Packages []LockedPackage `json:"packages"`
+}
+
+// LockedSuite is one further suite of a package set's resolution.
+type LockedSuite struct {
+	Suite    string        `json:"suite"`
+	Codename string        `json:"codename"`
+	Release  LockedRelease `json:"release"`
 }
 
 // LockedRelease identifies the signed InRelease and the indexes the
 // resolution used.
 type LockedRelease struct {
-	Date     string        `json:"date"`
-	SHA256   string        `json:"sha256"`
-	SignedBy []string      `json:"signedBy"`
-	Indexes  []LockedIndex `json:"indexes"`
+	Date string `json:"date"`
+	// ValidUntil is the release's own expiry, when it states one (security
+	// and updates suites do); an index past it was refused or, with
+	// --allow-expired, accepted on purpose.
+	ValidUntil string        `json:"validUntil,omitempty"`
+	SHA256     string        `json:"sha256"`
+	SignedBy   []string      `json:"signedBy"`
+	Indexes    []LockedIndex `json:"indexes"`
 }
 
 // LockedIndex is one Packages index file, as listed in InRelease.
@@ -81,6 +97,10 @@ type LockedPackage struct {
 	Filename     string `json:"filename"`
 	Size         int64  `json:"size"`
 	SHA256       string `json:"sha256"`
+	// Suite is the suite the package was resolved from, whose mirrors
+	// serve it; empty in locks written before suites were recorded, which
+	// means the first suite.
+	Suite string `json:"suite,omitempty"`
 }
 
 // LockPath is where the lock of the recipe at recipePath lives: beside it,
@@ -100,6 +120,11 @@ func EnvironmentRequest(r *Recipe, name string) string {
 	fmt.Fprintf(h, "suite=%s\ncomponents=%s\narch=%s\npackages=%s\n",
 		r.Debian.Suite, strings.Join(r.Debian.ComponentsOrDefault(), ","),
 		env.ArchitectureOrDefault(), strings.Join(pkgs, ","))
+	// Written only when there are further suites, so that a lock of a
+	// one-suite recipe stays valid.
+	for _, s := range r.Debian.SuiteSources()[1:] {
+		fmt.Fprintf(h, "more-suite=%s components=%s keyring=%s\n", s.Suite, strings.Join(s.Components, ","), s.Keyring)
+	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
@@ -113,6 +138,11 @@ func KernelRequest(r *Recipe, name string) string {
 			d.SuiteOf(r), strings.Join(r.Debian.ComponentsOrDefault(), ","), env.ArchitectureOrDefault())
 		if len(d.Mirrors) > 0 {
 			fmt.Fprintf(h, "mirrors=%s\n", strings.Join(d.Mirrors, " "))
+		}
+		if d.Suite == "" { // resolved across every suite of the recipe
+			for _, s := range r.Debian.SuiteSources()[1:] {
+				fmt.Fprintf(h, "more-suite=%s components=%s keyring=%s\n", s.Suite, strings.Join(s.Components, ","), s.Keyring)
+			}
 		}
 	}
 	if u := k.Source.HTTP; u != nil {

@@ -92,3 +92,25 @@ func TestBuiltinRecipesParse(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+func TestSuitesAndSuiteSyntaxAreChecked(t *testing.T) {
+	withSuites := strings.Replace(goodRecipe, "  suite: bookworm\n", "  suite: bookworm\n  suites:\n    - suite: bookworm-security\n      mirrors: [http://deb.debian.org/debian-security]\n    - suite: bookworm-backports\n", 1)
+	r, err := Parse("r.yaml", []byte(strings.Replace(withSuites, "[gcc, make]", "[gcc, e2fsprogs/bookworm-backports]", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs := r.Debian.SuiteSources()
+	if len(srcs) != 3 || srcs[2].Mirrors[0] != "http://deb.debian.org/debian" || srcs[1].Mirrors[0] != "http://deb.debian.org/debian-security" {
+		t.Errorf("suite sources: %+v", srcs)
+	}
+	if m := r.Debian.MirrorsOfSuite("bookworm-security"); m[0] != "http://deb.debian.org/debian-security" {
+		t.Errorf("mirrors of bookworm-security: %v", m)
+	}
+	if m := r.Debian.MirrorsOfSuite(""); m[0] != "http://deb.debian.org/debian" {
+		t.Errorf("mirrors of a package locked without its suite: %v", m)
+	}
+	wantError(t, strings.Replace(goodRecipe, "[gcc, make]", "[gcc, e2fsprogs/bookworm-backports]", 1), 9, 21,
+		`names suite "bookworm-backports", which the recipe does not have (its suites: bookworm)`, "add it under debian.suites")
+	wantError(t, strings.Replace(withSuites, "[gcc, make]", "[gcc, e2fsprogs/bookworm-backport]", 1), 13, 21, "its suites: bookworm, bookworm-security, bookworm-backports")
+	wantError(t, strings.Replace(withSuites, "suite: bookworm-backports", "suite: bookworm-security", 1), 10, 14, `suite "bookworm-security" is listed twice`)
+}

@@ -64,6 +64,68 @@ type Debian struct {
 	// the suite's InRelease, relative to the recipe; Debian's archive keyring
 	// when empty.
 	Keyring string `yaml:"keyring,omitempty" json:"keyring,omitempty"`
+	// Suites are further suites every package set resolves against, as
+	// apt's sources list has them beside the first: bookworm-updates,
+	// bookworm-security (at the debian-security root), bookworm-backports.
+	// The highest version across the suites wins, in Debian version order;
+	// a suite whose Release says NotAutomatic (backports) gives a package
+	// only when it is named as NAME/SUITE, when no other suite has it, or
+	// when a dependency needs its version.
+	Suites []DebianSuite `yaml:"suites,omitempty" json:"suites,omitempty"`
+}
+
+// DebianSuite is one further suite of the recipe's Debian sources.
+type DebianSuite struct {
+	// Suite is the suite or codename, such as bookworm-security.
+	Suite string `yaml:"suite" json:"suite"`
+	// Mirrors are the suite's archive roots, tried in order; debian.mirrors
+	// when empty.
+	Mirrors []string `yaml:"mirrors,omitempty" json:"mirrors,omitempty"`
+	// Components are the suite's components; debian.components when empty.
+	Components []string `yaml:"components,omitempty" json:"components,omitempty"`
+	// Keyring must have signed the suite's InRelease, relative to the
+	// recipe; debian.keyring when empty.
+	Keyring string `yaml:"keyring,omitempty" json:"keyring,omitempty"`
+}
+
+// SuiteSource is a suite with every default filled in: what the lock reads.
+type SuiteSource struct {
+	Suite      string
+	Mirrors    []string
+	Components []string
+	Keyring    string // as written in the recipe; empty for Debian's keyring
+}
+
+// SuiteSources lists the recipe's suites, the first (debian.suite) first,
+// with the defaults of debian: applied.
+func (d Debian) SuiteSources() []SuiteSource {
+	out := []SuiteSource{{Suite: d.Suite, Mirrors: d.Mirrors, Components: d.ComponentsOrDefault(), Keyring: d.Keyring}}
+	for _, s := range d.Suites {
+		src := SuiteSource{Suite: s.Suite, Mirrors: s.Mirrors, Components: s.Components, Keyring: s.Keyring}
+		if len(src.Mirrors) == 0 {
+			src.Mirrors = d.Mirrors
+		}
+		if len(src.Components) == 0 {
+			src.Components = d.ComponentsOrDefault()
+		}
+		if src.Keyring == "" {
+			src.Keyring = d.Keyring
+		}
+		out = append(out, src)
+	}
+	return out
+}
+
+// MirrorsOfSuite are the archive roots of a suite of the recipe: a
+// package locked from it is fetched there. The empty suite (a lock written
+// before packages recorded theirs) is the first suite.
+func (d Debian) MirrorsOfSuite(suite string) []string {
+	for _, s := range d.SuiteSources()[1:] {
+		if s.Suite == suite {
+			return s.Mirrors
+		}
+	}
+	return d.Mirrors
 }
 
 // Environment is a package set: the packages wanted, closed over their
@@ -71,7 +133,9 @@ type Debian struct {
 type Environment struct {
 	// Architecture is the Debian architecture of the package set; amd64 when empty.
 	Architecture string `yaml:"architecture,omitempty" json:"architecture,omitempty" jsonschema:"enum=amd64,enum=arm64"`
-	// Packages are the Debian package names wanted in the environment.
+	// Packages are the Debian package names wanted in the environment; as
+	// in apt, NAME/SUITE takes the package from that suite of the recipe
+	// (e2fsprogs/bookworm-backports).
 	Packages []string `yaml:"packages" json:"packages" jsonschema:"minItems=1"`
 	// Env sets environment variables in every step that runs in the environment.
 	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`

@@ -37,7 +37,7 @@ func validate(r *Recipe, loc *locator) error {
 		return loc.errorf("$.environments", "the recipe has no environments: add one under environments:")
 	}
 	for _, name := range SortedKeys(r.Environments) {
-		if err := validateEnvironment(name, r.Environments[name], loc); err != nil {
+		if err := validateEnvironment(name, r.Environments[name], suiteNames(r.Debian), loc); err != nil {
 			return err
 		}
 	}
@@ -319,10 +319,39 @@ func validateDebian(d Debian, loc *locator) error {
 	if d.Suite == "" {
 		return loc.errorf("$.debian.suite", "debian.suite is missing: name a suite such as bookworm")
 	}
+	seen := map[string]bool{d.Suite: true}
+	for i, s := range d.Suites {
+		at := fmt.Sprintf("$.debian.suites[%d]", i)
+		if s.Suite == "" {
+			return loc.errorf(at+".suite", "a suite of debian.suites has no name: give one such as bookworm-security")
+		}
+		if seen[s.Suite] {
+			return loc.errorf(at+".suite", "suite %q is listed twice (debian.suite is %q)", s.Suite, d.Suite)
+		}
+		seen[s.Suite] = true
+		for j, m := range s.Mirrors {
+			u, err := url.Parse(m)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return loc.errorf(fmt.Sprintf("%s.mirrors[%d]", at, j), "mirror %q is not an http:// or https:// URL", m)
+			}
+		}
+		if s.Keyring != "" && !isLocalPath(s.Keyring) && !filepath.IsAbs(s.Keyring) {
+			return loc.errorf(at+".keyring", "keyring %q leaves the recipe's directory", s.Keyring)
+		}
+	}
 	return nil
 }
 
-func validateEnvironment(name string, e Environment, loc *locator) error {
+// suiteNames lists the recipe's suites, the first first.
+func suiteNames(d Debian) []string {
+	out := []string{d.Suite}
+	for _, s := range d.Suites {
+		out = append(out, s.Suite)
+	}
+	return out
+}
+
+func validateEnvironment(name string, e Environment, suites []string, loc *locator) error {
 	path := "$.environments." + name
 	if !targetName.MatchString(name) {
 		return loc.errorf(path, "environment name %q must be lower case letters, digits, '.', '_' or '-'", name)
@@ -336,13 +365,21 @@ func validateEnvironment(name string, e Environment, loc *locator) error {
 	seen := map[string]bool{}
 	for i, p := range e.Packages {
 		at := fmt.Sprintf("%s.packages[%d]", path, i)
-		if !debianPackageName.MatchString(p) {
+		pkgName, suite, pinned := strings.Cut(p, "/")
+		if !debianPackageName.MatchString(pkgName) {
 			return loc.errorf(at, "%q is not a Debian package name", p)
 		}
-		if seen[p] {
-			return loc.errorf(at, "package %q is listed twice", p)
+		if pinned && !slices.Contains(suites, suite) {
+			msg := fmt.Sprintf("%q names suite %q, which the recipe does not have (its suites: %s)", p, suite, strings.Join(suites, ", "))
+			if len(suites) == 1 {
+				msg += "; add it under debian.suites"
+			}
+			return loc.errorf(at, "%s", msg)
 		}
-		seen[p] = true
+		if seen[pkgName] {
+			return loc.errorf(at, "package %q is listed twice", pkgName)
+		}
+		seen[pkgName] = true
 	}
 	return nil
 }

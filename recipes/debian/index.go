@@ -32,6 +32,12 @@ type pkg struct {
 	Depends    dependency.Dependency
 	PreDepends dependency.Dependency
 	Provides   dependency.Dependency
+
+	// Suite is the suite the package came from, as the recipe names it;
+	// pin and suiteNames are what apt would see of that suite.
+	Suite      string
+	pin        int
+	suiteNames []string
 }
 
 // provider is a package offering a virtual name, with the version it
@@ -99,12 +105,13 @@ func loadIndex(ctx context.Context, f *fetcher, suite string, rel *release, comp
 	return idx, used, nil
 }
 
-// finish orders what add collected: versions of a name newest first,
+// finish orders what add collected: versions of a name by candidate (pin,
+// then newest first),
 // providers of a virtual name by package name, so that choices among them
 // do not depend on the order of the index.
 func (idx *index) finish() {
 	for _, list := range idx.byName {
-		sort.SliceStable(list, func(i, j int) bool { return version.Compare(list[i].Version, list[j].Version) > 0 })
+		byCandidate(list)
 	}
 	for _, list := range idx.providers {
 		sort.SliceStable(list, func(i, j int) bool { return list[i].pkg.Name < list[j].pkg.Name })
@@ -163,6 +170,7 @@ func parseStanza(v map[string]string) (*pkg, error) {
 		Name: name, Version: ver, Arch: v["Architecture"], Filename: v["Filename"],
 		Size: size, SHA256: v["SHA256"], Priority: v["Priority"],
 		Essential: strings.EqualFold(v["Essential"], "yes"),
+		pin:       pinDefault,
 	}
 	for field, dst := range map[string]*dependency.Dependency{"Depends": &p.Depends, "Pre-Depends": &p.PreDepends, "Provides": &p.Provides} {
 		if s := strings.TrimSpace(v[field]); s != "" {

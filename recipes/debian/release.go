@@ -18,9 +18,14 @@ type release struct {
 	Suite    string
 	Codename string
 	Date     string
-	SHA256   string             // of the InRelease file itself
-	SignedBy []string           // fingerprints of the keys whose signatures verified
-	Files    map[string]fileRef // path relative to dists/<suite>/ -> size and digest
+	// ValidUntil, NotAutomatic and ButAutomaticUpgrades are the Release
+	// fields apt reads for expiry and for a suite's default pin.
+	ValidUntil           string
+	NotAutomatic         bool
+	ButAutomaticUpgrades bool
+	SHA256               string             // of the InRelease file itself
+	SignedBy             []string           // fingerprints of the keys whose signatures verified
+	Files                map[string]fileRef // path relative to dists/<suite>/ -> size and digest
 }
 
 type fileRef struct {
@@ -90,6 +95,10 @@ func parseRelease(text []byte) (*release, error) {
 		Codename: para.Values["Codename"],
 		Date:     para.Values["Date"],
 		Files:    map[string]fileRef{},
+
+		ValidUntil:           para.Values["Valid-Until"],
+		NotAutomatic:         strings.EqualFold(para.Values["NotAutomatic"], "yes"),
+		ButAutomaticUpgrades: strings.EqualFold(para.Values["ButAutomaticUpgrades"], "yes"),
 	}
 	for _, line := range strings.Split(para.Values["SHA256"], "\n") {
 		f := strings.Fields(line)

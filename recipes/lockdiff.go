@@ -13,9 +13,11 @@ import (
 type LockChange struct {
 	// Where is "environment NAME" or "kernel NAME".
 	Where string
-	// Kind is upgraded, downgraded, added, removed or changed.
-	Kind string
-	Name string
+	// Kind is upgraded, downgraded, added, removed, changed, or replaced
+	// (a kernel source now from another package: OldName).
+	Kind    string
+	Name    string
+	OldName string
 	// Old and New are the versions (empty when added or removed).
 	Old, New string
 	// Suite is the suite the new version comes from (the old one's when
@@ -37,6 +39,8 @@ func (c LockChange) String() string {
 		return fmt.Sprintf("[%s] added %s %s%s", c.Where, c.Name, c.New, from)
 	case "removed":
 		return fmt.Sprintf("[%s] removed %s %s", c.Where, c.Name, c.Old)
+	case "replaced":
+		return fmt.Sprintf("[%s] replaced %s %s with %s %s%s", c.Where, c.OldName, c.Old, c.Name, c.New, from)
 	default:
 		return fmt.Sprintf("[%s] %s %s %s -> %s%s", c.Where, c.Kind, c.Name, c.Old, c.New, from)
 	}
@@ -60,6 +64,9 @@ func DiffLocks(old, new *Lock) []LockChange {
 			out = append(out, LockChange{Where: where, Kind: "added", Name: n.Source.describe(), New: n.Source.Version})
 		case n == nil:
 			out = append(out, LockChange{Where: where, Kind: "removed", Name: o.Source.describe(), Old: o.Source.Version})
+		case o.Source.describe() != n.Source.describe():
+			out = append(out, LockChange{Where: where, Kind: "replaced", OldName: o.Source.describe(), Name: n.Source.describe(),
+				Old: o.Source.Version, New: n.Source.Version, Suite: n.Source.Suite})
 		case o.Source.SHA256 != n.Source.SHA256 || o.Source.Local != n.Source.Local:
 			out = append(out, LockChange{Where: where, Kind: versionChange(o.Source.Version, n.Source.Version),
 				Name: n.Source.describe(), Old: o.Source.Version, New: n.Source.Version, Suite: n.Source.Suite})

@@ -16,13 +16,24 @@ import (
 	"testing"
 )
 
-// Kata's own fragment tree, merged by kforge for x86_64 against Debian's
-// linux-source-6.1, gives the same .config as the kernel's merge_config.sh -n
-// run independently on the host over the same files in the same order,
-// followed by olddefconfig; and every option merge_config.sh says did not
-// land is in kforge's report with a reason.
+// Kata's own fragment tree, merged by kforge for x86_64, gives the same
+// .config as the kernel's merge_config.sh -n run independently on the host
+// over the same files in the same order, followed by olddefconfig; and
+// every option merge_config.sh says did not land is in kforge's report with
+// a reason. Against Debian's linux-source-6.1 and the 6.12 LTS from
+// bookworm-security.
 func TestKataFragmentsMergeLikeMergeConfig(t *testing.T) {
 	e2e(t)
+	for _, c := range []struct{ name, source string }{
+		{"6.1", ""},
+		{"6.12", "      deb: {package: linux-source-6.12, path: usr/src/linux-source-6.12.tar.xz, suite: bookworm-security,\n" +
+			"            mirrors: [http://deb.debian.org/debian-security]}"},
+	} {
+		t.Run(c.name, func(t *testing.T) { mergeLikeMergeConfig(t, c.source) })
+	}
+}
+
+func mergeLikeMergeConfig(t *testing.T, source string) {
 	dir := t.TempDir()
 	copyTree(t, filepath.Join(repoRoot, "testdata", "recipes", "kernel"), dir)
 	copyTree(t, filepath.Join(repoRoot, "testdata", "kata-fragments"), filepath.Join(dir, "kata"))
@@ -30,27 +41,30 @@ func TestKataFragmentsMergeLikeMergeConfig(t *testing.T) {
 	data, _ := os.ReadFile(p)
 	text := strings.Replace(string(data), "      base: tinyconfig\n      kata: {tree: fragments}",
 		"      base: allnoconfig\n      kata: {tree: kata}\n      policy: warn", 1)
+	if source != "" {
+		text = strings.Replace(text, "      deb: {package: linux-source-6.1, path: usr/src/linux-source-6.1.tar.xz}", source, 1)
+	}
 	os.WriteFile(p, []byte(text), 0o644)
-	mustKforge(t, nil, "lock", "-f", p)
+	lockLive(t, p)
 	r := mustKforge(t, nil, "kernel", "config", "-f", p, "--target", "tiny", "--progress", "plain")
 	kforgeConfig := r.stdout
 	dropped := reportedDrops(r.stderr)
 
 	// The independent run: the same source from the lock, on the host.
-	src := hostKernelSource(t, strings.TrimSuffix(p, ".yaml")+".lock")
-	files := kataSelection(t, filepath.Join(dir, "kata"))
+	src := hostKernelSource(t, strings.TrimSuffix(p, ".yaml")+".lock", "tiny")
+	files := kataSelection(t, filepath.Join(dir, "kata"), "x86_64")
 	objdir := filepath.Join(t.TempDir(), "obj")
 	os.MkdirAll(objdir, 0o755)
 	merge := exec.Command("scripts/kconfig/merge_config.sh", append([]string{"-n", "-O", objdir}, files...)...)
 	merge.Dir = src
-	merge.Env = append(os.Environ(), "ARCH=x86_64")
+	merge.Env = append(os.Environ(), "ARCH=x86_64", "PATH="+pathWithoutRust())
 	mergeOut, err := merge.CombinedOutput()
 	if err != nil {
 		t.Fatalf("merge_config.sh: %v\n%s", err, lastLines(string(mergeOut), 20))
 	}
 	old := exec.Command("make", "-s", "O="+objdir, "olddefconfig")
 	old.Dir = src
-	old.Env = append(os.Environ(), "ARCH=x86_64")
+	old.Env = append(os.Environ(), "ARCH=x86_64", "PATH="+pathWithoutRust())
 	if out, err := old.CombinedOutput(); err != nil {
 		t.Fatalf("olddefconfig: %v\n%s", err, out)
 	}
@@ -126,6 +140,19 @@ func reportedDrops(report string) map[string]string {
 	return out
 }
 
+// pathWithoutRust is PATH less the directories holding a rustc: from 6.12
+// on Kconfig records the Rust toolchain it finds (RUSTC_VERSION), and the
+// reference must see what kforge's builder sees, which has none.
+func pathWithoutRust() string {
+	var keep []string
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(dir, "rustc")); err != nil {
+			keep = append(keep, dir)
+		}
+	}
+	return strings.Join(keep, string(os.PathListSeparator))
+}
+
 // settings keeps the lines of a .config that set something, sorted: the
 // header comments name the compiler and may differ in layout only.
 func settings(config string) string {
@@ -165,11 +192,12 @@ func diffLines(a, b string) string {
 	return strings.Join(out, "\n")
 }
 
-// kataSelection is Kata's build-kernel.sh selection for x86_64, done here
-// with the shell tools Kata uses (grep -L, glob order in the C locale).
-func kataSelection(t *testing.T, tree string) []string {
+// kataSelection is Kata's build-kernel.sh selection for an architecture
+// (x86_64, arm64), done here with the shell tools Kata uses (grep -L, glob
+// order in the C locale).
+func kataSelection(t *testing.T, tree, arch string) []string {
 	t.Helper()
-	cmd := exec.Command("sh", "-c", `grep -L '!x86_64' common/*.conf; ls x86_64/*.conf`)
+	cmd := exec.Command("sh", "-c", fmt.Sprintf(`grep -L '!%s' common/*.conf; ls %s/*.conf`, arch, arch))
 	cmd.Dir = tree
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	out, err := cmd.Output()
@@ -185,21 +213,28 @@ func kataSelection(t *testing.T, tree string) []string {
 
 // hostKernelSource downloads the locked linux-source .deb, checks it
 // against the lock and unpacks the kernel tree on the host.
-func hostKernelSource(t *testing.T, lockPath string) string {
+func hostKernelSource(t *testing.T, lockPath, kernel string) string {
 	t.Helper()
 	var lock struct {
 		Kernels map[string]struct {
-			Source struct{ Filename, Member, SHA256 string }
+			Source struct {
+				Filename, Member, SHA256 string
+				URLs                     []string
+			}
 		}
 	}
 	data, _ := os.ReadFile(lockPath)
 	if err := json.Unmarshal(data, &lock); err != nil {
 		t.Fatal(err)
 	}
-	src := lock.Kernels["tiny"].Source
+	src := lock.Kernels[kernel].Source
 	dir := t.TempDir()
 	deb := filepath.Join(dir, "linux-source.deb")
-	resp, err := http.Get(debianMirror + "/" + src.Filename)
+	mirror := debianMirror
+	if len(src.URLs) > 0 { // a package of another suite, on its mirrors
+		mirror = src.URLs[0]
+	}
+	resp, err := http.Get(mirror + "/" + src.Filename)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,4 +256,83 @@ func hostKernelSource(t *testing.T, lockPath string) string {
 	}
 	os.Remove(deb)
 	return tree
+}
+
+// The built-in Kata kernel (recipes/kata-kernel.yaml, 6.12) sets every
+// option that Kata's own fragments set for the architecture, and that 6.12
+// has, the way Kata's tree does: the .config of kforge's fragments against
+// the .config of Kata's tree, on the same source, for x86_64 and arm64.
+func TestKataKernelSetsWhatKatasTreeSets(t *testing.T) {
+	e2e(t)
+	builtin := filepath.Join(repoRoot, "recipes", "kata-kernel.yaml")
+	// The same recipe and lock with Kata's tree in place of fragments/.
+	dir := t.TempDir()
+	data, _ := os.ReadFile(builtin)
+	text := strings.Replace(string(data), "      kata: {tree: fragments}", "      kata: {tree: fragments}\n      policy: warn", 1)
+	os.WriteFile(filepath.Join(dir, "kata-kernel.yaml"), []byte(text), 0o644)
+	copyFileTo(t, strings.TrimSuffix(builtin, ".yaml")+".lock", filepath.Join(dir, "kata-kernel.lock"))
+	kata := filepath.Join(repoRoot, "testdata", "kata-fragments")
+	copyTree(t, kata, filepath.Join(dir, "fragments"))
+
+	for _, c := range []struct{ arch, platform string }{{"x86_64", "linux/amd64"}, {"arm64", "linux/arm64"}} {
+		t.Run(c.arch, func(t *testing.T) {
+			ours := mustKforge(t, nil, "kernel", "config", "-f", builtin, "--target", "kernel", "--platform", c.platform, "--progress", "plain")
+			if !strings.Contains(ours.stderr, " 0 did not ") {
+				t.Errorf("kforge's fragments: requested options did not land:\n%s", lastLines(ours.stderr, 10))
+			}
+			theirs := mustKforge(t, nil, "kernel", "config", "-f", filepath.Join(dir, "kata-kernel.yaml"), "--target", "kernel", "--platform", c.platform, "--progress", "plain")
+			oursSet, theirsSet := configValues(ours.stdout), configValues(theirs.stdout)
+			requested := fragmentSymbols(t, kataSelection(t, kata, c.arch))
+			checked := 0
+			for _, sym := range requested {
+				want, exists := theirsSet[sym]
+				if !exists {
+					continue // not in 6.12 (or not visible on this architecture)
+				}
+				checked++
+				if got := oursSet[sym]; got != want {
+					t.Errorf("%s: Kata's tree gives %s, kforge's fragments %q", sym, want, got)
+				}
+			}
+			if checked < 500 {
+				t.Errorf("only %d of the %d options Kata's fragments set were compared", checked, len(requested))
+			}
+			t.Logf("%s: %d options of Kata's fragments exist in 6.12, all set as Kata sets them", c.arch, checked)
+		})
+	}
+}
+
+// configValues maps each symbol of a .config to its value, n for "is not
+// set"; symbols the .config does not mention are absent.
+func configValues(config string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(config, "\n") {
+		if name, value, ok := strings.Cut(line, "="); ok && strings.HasPrefix(name, "CONFIG_") {
+			out[name] = value
+		} else if name, ok := strings.CutSuffix(strings.TrimPrefix(line, "# "), " is not set"); ok && strings.HasPrefix(line, "# CONFIG_") {
+			out[name] = "n"
+		}
+	}
+	return out
+}
+
+// fragmentSymbols lists the symbols the fragment files set or unset.
+func fragmentSymbols(t *testing.T, files []string) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name := range configValues(string(data)) {
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

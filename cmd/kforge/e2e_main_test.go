@@ -83,12 +83,41 @@ func runE2E(m *testing.M) (int, error) {
 			fmt.Fprintf(os.Stderr, "e2e: %.1f GB free under %s\n", float64(st.Bavail)*float64(st.Bsize)/1e9, dir)
 		}
 	}
+	if err := writeE2EDaemonConfig(stateDir); err != nil {
+		return 1, err
+	}
 	code := m.Run()
 	stopRegistries()
 	stop := exec.Command(kforgeBin, "daemon", "stop")
 	stop.Env = append(os.Environ(), "KFORGE_STATE_DIR="+stateDir)
 	stop.Run()
 	return code, nil
+}
+
+// e2eDaemonConfig keeps the run's whole cache (about 25 GB: two kernel
+// trees, the TSN image's tree and layers, guests). BuildKit's default
+// collects down to 10 GB whenever the disk is under 20% free, and on a
+// fuller disk that drops a kernel or the TSN image between the tests that
+// share it, which then build it again.
+const e2eDaemonConfig = `# written by kforge's end-to-end tests
+[worker.oci]
+  gc = true
+  reservedSpace = "40GB"
+  maxUsedSpace = "80GB"
+  minFreeSpace = "2GB"
+`
+
+// writeE2EDaemonConfig gives the shared daemon that config unless its
+// state directory has one of its own.
+func writeE2EDaemonConfig(state string) error {
+	p := filepath.Join(state, "buildkitd.toml")
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte(e2eDaemonConfig), 0o644)
 }
 
 func e2e(t *testing.T) {

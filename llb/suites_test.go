@@ -46,8 +46,8 @@ environments:
 	}
 	want := map[string]string{
 		"http://security.example/debian-security/pool/main/libc6.deb": "",
-		"http://main.example/debian/pool/main/hello.deb":               "",
-		"http://main.example/debian/pool/main/old.deb":                 "",
+		"http://main.example/debian/pool/main/hello.deb":              "",
+		"http://main.example/debian/pool/main/old.deb":                "",
 	}
 	for _, dt := range marshalTarget(t, p, "tools").Def {
 		var op pb.Op

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -120,12 +121,17 @@ func EnvironmentRequest(r *Recipe, name string) string {
 	fmt.Fprintf(h, "suite=%s\ncomponents=%s\narch=%s\npackages=%s\n",
 		r.Debian.Suite, strings.Join(r.Debian.ComponentsOrDefault(), ","),
 		env.ArchitectureOrDefault(), strings.Join(pkgs, ","))
-	// Written only when there are further suites, so that a lock of a
-	// one-suite recipe stays valid.
-	for _, s := range r.Debian.SuiteSources()[1:] {
-		fmt.Fprintf(h, "more-suite=%s components=%s keyring=%s\n", s.Suite, strings.Join(s.Components, ","), s.Keyring)
-	}
+	writeMoreSuites(h, r)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// writeMoreSuites adds the recipe's further suites to a request digest.
+// Nothing is written for a one-suite recipe, so that its locks from before
+// suites existed stay valid.
+func writeMoreSuites(w io.Writer, r *Recipe) {
+	for _, s := range r.Debian.SuiteSources()[1:] {
+		fmt.Fprintf(w, "more-suite=%s components=%s keyring=%s\n", s.Suite, strings.Join(s.Components, ","), s.Keyring)
+	}
 }
 
 // KernelRequest is the digest of what decides a kernel's pinned source.
@@ -140,9 +146,7 @@ func KernelRequest(r *Recipe, name string) string {
 			fmt.Fprintf(h, "mirrors=%s\n", strings.Join(d.Mirrors, " "))
 		}
 		if d.Suite == "" { // resolved across every suite of the recipe
-			for _, s := range r.Debian.SuiteSources()[1:] {
-				fmt.Fprintf(h, "more-suite=%s components=%s keyring=%s\n", s.Suite, strings.Join(s.Components, ","), s.Keyring)
-			}
+			writeMoreSuites(h, r)
 		}
 	}
 	if u := k.Source.HTTP; u != nil {

@@ -3,7 +3,10 @@
 // editors use to complete recipes.
 package recipes
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // APIVersion is the only recipe format version this kforge reads.
 const APIVersion = "kforge/v1"
@@ -112,6 +115,21 @@ func (d Debian) SuiteSources() []SuiteSource {
 			src.Keyring = d.Keyring
 		}
 		out = append(out, src)
+	}
+	return out
+}
+
+// LockedSuiteNames lists every suite a lock of the recipe reads: the
+// recipe's suites, then the suites kernel sources name on their own.
+func (r *Recipe) LockedSuiteNames() []string {
+	var out []string
+	for _, s := range r.Debian.SuiteSources() {
+		out = append(out, s.Suite)
+	}
+	for _, name := range SortedKeys(r.Kernels) {
+		if d := r.Kernels[name].Source.Deb; d != nil && d.Suite != "" && !slices.Contains(out, d.Suite) {
+			out = append(out, d.Suite)
+		}
 	}
 	return out
 }

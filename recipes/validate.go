@@ -329,10 +329,9 @@ func validateDebian(d Debian, loc *locator) error {
 			return loc.errorf(at+".suite", "suite %q is listed twice (debian.suite is %q)", s.Suite, d.Suite)
 		}
 		seen[s.Suite] = true
-		for j, m := range s.Mirrors {
-			u, err := url.Parse(m)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return loc.errorf(fmt.Sprintf("%s.mirrors[%d]", at, j), "mirror %q is not an http:// or https:// URL", m)
+		if len(s.Mirrors) > 0 { // debian.mirrors when empty
+			if err := validateURLs(at+".mirrors", s.Mirrors, loc); err != nil {
+				return err
 			}
 		}
 		if s.Keyring != "" && !isLocalPath(s.Keyring) && !filepath.IsAbs(s.Keyring) {

@@ -224,16 +224,8 @@ func lockLive(t *testing.T, p string, extra ...string) result {
 		t.Fatal(err)
 	}
 	args := []string{"lock", "-f", p}
-	seen := map[string]bool{}
-	for _, s := range r.Debian.SuiteSources()[1:] {
-		seen[s.Suite] = true
-		args = append(args, "--allow-expired", s.Suite)
-	}
-	for _, k := range r.Kernels {
-		if d := k.Source.Deb; d != nil && d.Suite != "" && d.Suite != r.Debian.Suite && !seen[d.Suite] {
-			seen[d.Suite] = true
-			args = append(args, "--allow-expired", d.Suite)
-		}
+	for _, s := range r.LockedSuiteNames()[1:] {
+		args = append(args, "--allow-expired", s)
 	}
 	return mustKforge(t, nil, append(args, extra...)...)
 }

@@ -112,15 +112,7 @@ func isMissingLock(path string) bool {
 // checkAllowExpired refuses --allow-expired for a suite the recipe lacks:
 // a typo would otherwise accept nothing and say nothing.
 func checkAllowExpired(r *recipes.Recipe, suites []string) error {
-	var known []string
-	for _, s := range r.Debian.SuiteSources() {
-		known = append(known, s.Suite)
-	}
-	for _, k := range r.Kernels {
-		if k.Source.Deb != nil && k.Source.Deb.Suite != "" {
-			known = append(known, k.Source.Deb.Suite)
-		}
-	}
+	known := r.LockedSuiteNames()
 	for _, s := range suites {
 		if !slices.Contains(known, s) {
 			return fmt.Errorf("--allow-expired %s: %s has no suite %q (its suites: %s)", s, r.Path, s, strings.Join(known, ", "))

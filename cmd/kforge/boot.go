@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,17 +26,23 @@ done (QEMU runs with -no-reboot, and panic=-1 is on the command line).
 --image attaches a Kata disk image (kata-containers.img) the way Kata's
 runtime does: as an NVDIMM backed by the file (memory-backend-file,
 share=on, read-only) with root=/dev/pmem0p1 rootflags=dax, or with
---image-as virtio-blk as a disk with root=/dev/vda1.`,
+--image-as virtio-blk as a disk with root=/dev/vda1.
+
+The time from the kernel's start (its "Linux version" banner on the
+console) to the expected line is measured on the host and printed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !quiet {
 				o.Console = os.Stdout
 			}
+			var lines []string
+			var arrived []time.Duration
+			o.Lines, o.Arrived = &lines, &arrived
 			if err := boot.Run(cmd.Context(), o); err != nil {
 				return err
 			}
 			if o.Expect != "" {
-				fmt.Fprintf(os.Stderr, "kforge: %q appeared on the console\n", o.Expect)
+				fmt.Fprintf(os.Stderr, "kforge: %q appeared on the console%s\n", o.Expect, expectTiming(o.Expect, lines, arrived))
 			}
 			return nil
 		},
@@ -52,4 +59,20 @@ share=on, read-only) with root=/dev/pmem0p1 rootflags=dax, or with
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "do not copy the console to stdout")
 	_ = cmd.MarkFlagRequired("kernel")
 	return cmd
+}
+
+// expectTiming says how long after the kernel's banner the expected text
+// appeared, or nothing when the console has no banner.
+func expectTiming(expect string, lines []string, arrived []time.Duration) string {
+	start, ok := boot.KernelStart(lines, arrived)
+	if !ok {
+		return ""
+	}
+	for i, l := range lines {
+		if i < len(arrived) && strings.Contains(l, expect) {
+			return fmt.Sprintf(" %.1f s after the kernel started (its banner came %.1f s after QEMU started)",
+				(arrived[i] - start).Seconds(), start.Seconds())
+		}
+	}
+	return ""
 }

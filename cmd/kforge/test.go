@@ -136,7 +136,8 @@ func runTest(cmd *cobra.Command, g *globalFlags, b buildFlags, r *recipes.Recipe
 		o.Stop = boottest.Until(t)
 	}
 	var console []string
-	o.Lines = &console
+	var arrived []time.Duration
+	o.Lines, o.Arrived = &console, &arrived
 	machine := fmt.Sprintf("%d MiB, %d CPUs", o.Memory, o.CPUs)
 	if len(o.NICs) > 0 {
 		machine += ", NICs " + strings.Join(o.NICs, " ") + " on one hub"
@@ -146,7 +147,8 @@ func runTest(cmd *cobra.Command, g *globalFlags, b buildFlags, r *recipes.Recipe
 	bootErr := boot.Run(cmd.Context(), o)
 	rep := &boottest.Report{Recipe: r.Name, Test: name, Kernel: t.Kernel, Rootfs: t.Rootfs, Machine: machine,
 		Duration: time.Since(start)}
-	rep.Checks, rep.Steps = boottest.Evaluate(t, console)
+	kernelStart, haveStart := boot.KernelStart(console, arrived)
+	rep.Checks, rep.Steps = boottest.Evaluate(t, console, arrived, kernelStart)
 	rep.Passed = bootErr == nil
 	if bootErr != nil {
 		rep.Error = bootErr.Error()
@@ -154,6 +156,7 @@ func runTest(cmd *cobra.Command, g *globalFlags, b buildFlags, r *recipes.Recipe
 	for _, c := range rep.Checks {
 		rep.Passed = rep.Passed && c.Passed
 	}
+	rep.SetTimes(kernelStart, haveStart)
 	rep.Console = console
 	return rep, nil
 }

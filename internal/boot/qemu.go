@@ -42,6 +42,9 @@ type Options struct {
 	// far) whether the boot is done; it stands beside Expect for guests
 	// whose success is several lines.
 	Stop func(console []string) bool
+	// Arrived receives, when Run returns, the time each console line
+	// arrived, measured from QEMU's start: Arrived[i] is Lines[i]'s.
+	Arrived *[]time.Duration
 	// Lines receives the whole console when Run returns.
 	Lines *[]string
 }
@@ -164,6 +167,8 @@ func Run(ctx context.Context, o Options) error {
 	read := make(chan struct{})
 	var once sync.Once
 	var console []string
+	var arrived []time.Duration
+	started := time.Now()
 	go func() {
 		defer close(read)
 		sc := bufio.NewScanner(stdout)
@@ -173,13 +178,22 @@ func Run(ctx context.Context, o Options) error {
 			fmt.Fprintln(o.Console, line)
 			tail.add(line)
 			console = append(console, line)
+			arrived = append(arrived, time.Since(started))
 			if (o.Expect != "" && strings.Contains(line, o.Expect)) || (o.Stop != nil && o.Stop(console)) {
 				once.Do(func() { close(found) })
 			}
 		}
 	}()
-	if o.Lines != nil {
-		defer func() { <-read; *o.Lines = console }()
+	if o.Lines != nil || o.Arrived != nil {
+		defer func() {
+			<-read
+			if o.Lines != nil {
+				*o.Lines = console
+			}
+			if o.Arrived != nil {
+				*o.Arrived = arrived
+			}
+		}()
 	}
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()
@@ -232,4 +246,18 @@ func (l *lastLines) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return "  " + strings.Join(l.lines, "\n  ")
+}
+
+// KernelBanner starts the kernel's first console line ("Linux version 6.12...").
+const KernelBanner = "Linux version "
+
+// KernelStart is when the kernel's banner reached the console (from QEMU's
+// start), the zero point of a boot's timings; false when it never did.
+func KernelStart(lines []string, arrived []time.Duration) (time.Duration, bool) {
+	for i, l := range lines {
+		if i < len(arrived) && strings.Contains(l, KernelBanner) {
+			return arrived[i], true
+		}
+	}
+	return 0, false
 }

@@ -27,6 +27,13 @@ type Report struct {
 	Machine  string        `json:"machine"`
 	Passed   bool          `json:"passed"`
 	Duration time.Duration `json:"durationNs"`
+	// KernelStart is when the kernel's banner reached the console,
+	// measured on the host from QEMU's start; the checks' times count
+	// from it.
+	KernelStart time.Duration `json:"kernelStartNs,omitempty"`
+	// Ready is when the last check was satisfied, from KernelStart: the
+	// time from kernel start to the guest's ready line.
+	Ready time.Duration `json:"readyNs,omitempty"`
 	// Error is why the boot itself failed (QEMU exited, time ran out).
 	Error  string  `json:"error,omitempty"`
 	Checks []Check `json:"checks"`
@@ -42,6 +49,9 @@ type Check struct {
 	Passed      bool     `json:"passed"`
 	Matched     []string `json:"matched,omitempty"` // the line each expectation matched
 	Missing     []string `json:"missing,omitempty"` // expectations no line matched
+	// At is when the last of its expectations matched, from the kernel's
+	// start (0 when the boot has no timings or the check failed).
+	At time.Duration `json:"atNs,omitempty"`
 }
 
 // Step is the output of one step of the script.
@@ -65,36 +75,53 @@ func SplitSteps(console []string) []Step {
 	return steps
 }
 
-// Evaluate checks the console against a test's checks.
-func Evaluate(t recipes.Test, console []string) ([]Check, []Step) {
+// Evaluate checks the console against a test's checks. arrived, when
+// given, holds each line's arrival (boot.Options.Arrived) and kernelStart
+// the kernel banner's: the checks then get their times.
+func Evaluate(t recipes.Test, console []string, arrived []time.Duration, kernelStart time.Duration) ([]Check, []Step) {
+	// The step each line is output of; marker lines are no step's output.
+	stepAt := make([]string, len(console))
+	marker := make([]bool, len(console))
+	cur := ""
+	for i, l := range console {
+		if name, ok := strings.CutPrefix(strings.TrimRight(l, "\r"), StepMarker); ok {
+			cur, marker[i] = strings.TrimSpace(name), true
+			continue
+		}
+		stepAt[i] = cur
+	}
 	steps := SplitSteps(console)
 	var out []Check
 	for _, c := range t.Checks {
-		lines := console
-		if c.Step != "" {
-			lines = nil
-			for _, s := range steps {
-				if s.Name == c.Step {
-					lines = append(lines, s.Output...)
-				}
+		// The lines a check looks at, as indexes into the console.
+		var lines []int
+		for i := range console {
+			if c.Step == "" || (!marker[i] && stepAt[i] == c.Step) {
+				lines = append(lines, i)
 			}
 		}
 		res := Check{Step: c.Step, Description: c.Description, Passed: true}
 		for _, e := range c.Expect {
 			re := regexp.MustCompile(e) // validated with the recipe
-			found := ""
-			for _, l := range lines {
-				if re.MatchString(strings.TrimRight(l, "\r")) {
-					found = strings.TrimRight(l, "\r")
+			at := -1
+			for _, i := range lines {
+				if re.MatchString(strings.TrimRight(console[i], "\r")) {
+					at = i
 					break
 				}
 			}
-			if found == "" {
+			if at < 0 {
 				res.Passed = false
 				res.Missing = append(res.Missing, e)
-			} else {
-				res.Matched = append(res.Matched, found)
+				continue
 			}
+			res.Matched = append(res.Matched, strings.TrimRight(console[at], "\r"))
+			if at < len(arrived) && arrived[at]-kernelStart > res.At {
+				res.At = arrived[at] - kernelStart
+			}
+		}
+		if !res.Passed {
+			res.At = 0
 		}
 		out = append(out, res)
 	}
@@ -130,6 +157,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "kforge test %s of recipe %s: %s in %s\n", r.Test, r.Recipe, verdict, r.Duration.Round(time.Second))
 	fmt.Fprintf(w, "  kernel %s, root filesystem %s, %s\n", r.Kernel, r.Rootfs, r.Machine)
+	if r.Ready > 0 {
+		fmt.Fprintf(w, "  kernel start to ready: %s (the kernel's banner came %s after QEMU started)\n",
+			seconds(r.Ready), seconds(r.KernelStart))
+	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "  boot: %s\n", r.Error)
 	}
@@ -143,7 +174,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		if c.Step != "" {
 			where = " [" + c.Step + "]"
 		}
-		fmt.Fprintf(w, "%s%s %s\n", mark, where, c.Description)
+		at := ""
+		if c.At > 0 {
+			at = fmt.Sprintf(" (%s after kernel start)", seconds(c.At))
+		}
+		fmt.Fprintf(w, "%s%s %s%s\n", mark, where, c.Description, at)
 		for _, m := range c.Matched {
 			fmt.Fprintf(w, "       | %s\n", m)
 		}
@@ -166,3 +201,23 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
 }
+
+// SetTimes fills the report's timings from the checks: the kernel banner's
+// arrival, and Ready, the latest check's time, once every check passed.
+func (r *Report) SetTimes(kernelStart time.Duration, haveStart bool) {
+	if !haveStart {
+		return
+	}
+	r.KernelStart = kernelStart
+	r.Ready = 0
+	for _, c := range r.Checks {
+		if !c.Passed {
+			r.Ready = 0
+			return
+		}
+		r.Ready = max(r.Ready, c.At)
+	}
+}
+
+// seconds prints a duration as seconds with one decimal.
+func seconds(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }

@@ -37,6 +37,24 @@ func tool(t testing.TB, name string) string {
 	return ""
 }
 
+// eachMethod runs a test once for each way of filling the filesystem. The
+// tarball one needs e2fsprogs 1.47.1 or later on the host: `make test`
+// installs it from bookworm-backports, so its absence fails the test.
+func eachMethod(t *testing.T, test func(t *testing.T, method string)) {
+	requireTools(t)
+	for _, m := range []string{MethodTarball, MethodDebugfs} {
+		t.Run(m, func(t *testing.T) {
+			if m == MethodTarball {
+				p, err := findTools()
+				if err != nil || !p.tarball {
+					t.Fatalf("mkfs.ext4 is e2fsprogs %s, which cannot fill an image from a tarball: install e2fsprogs 1.47.1 or later (apt-get install -t bookworm-backports e2fsprogs libarchive13)", p.version)
+				}
+			}
+			test(t, m)
+		})
+	}
+}
+
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func requireTools(t testing.TB) {
@@ -381,7 +399,9 @@ func statImage(t *testing.T, img, path string) inodeInfo {
 	return in
 }
 
-func TestReproducible(t *testing.T) {
+func TestReproducible(t *testing.T) { eachMethod(t, testReproducible) }
+
+func testReproducible(t *testing.T, method string) {
 	requireTools(t)
 	specs := testSpecs()
 	srcA, srcB := t.TempDir(), t.TempDir()
@@ -390,7 +410,7 @@ func TestReproducible(t *testing.T) {
 	if xa != xb {
 		t.Fatal("xattr support differs between the trees")
 	}
-	opt := Options{Epoch: testEpoch, Label: "rootfs", AlignBytes: 16 * mib, Staging: staging(t)}
+	opt := Options{Epoch: testEpoch, Label: "rootfs", AlignBytes: 16 * mib, Staging: staging(t), Method: method}
 	imgA, resA := build(t, srcA, opt)
 	// Epoch 0, which mke2fs does not take as a fake time.
 	zero := opt
@@ -490,12 +510,14 @@ func sameFiles(t *testing.T, x, y string) {
 	}
 }
 
-func TestPreserves(t *testing.T) {
+func TestPreserves(t *testing.T) { eachMethod(t, testPreserves) }
+
+func testPreserves(t *testing.T, method string) {
 	requireTools(t)
 	specs := testSpecs()
 	src := t.TempDir()
 	xattrs := makeTree(t, src, specs, true, 3)
-	img, res := build(t, src, Options{Epoch: testEpoch, UUID: "0f0e0d0c-0b0a-4908-8706-050403020100", Staging: staging(t)})
+	img, res := build(t, src, Options{Epoch: testEpoch, UUID: "0f0e0d0c-0b0a-4908-8706-050403020100", Staging: staging(t), Method: method})
 	fsck(t, img)
 
 	if res.SizeBytes != 128*mib {

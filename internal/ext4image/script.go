@@ -273,13 +273,18 @@ func (a *attrWriter) attrs(n *node) {
 	a.time(r, "ctime", a.epoch, 0)
 	a.time(r, "crtime", a.epoch, 0)
 	for _, x := range n.xattrs {
-		file := filepath.Join(a.scratch, fmt.Sprintf("xattr-%d", a.nx))
-		a.nx++
-		if a.err == nil {
-			a.err = os.WriteFile(file, x.value, 0o600)
-		}
-		c.line("ea_set -f %s -- %s %s", quote(file), r, quote(x.name))
+		a.xattr(r, x)
 	}
+}
+
+// xattr sets one xattr from a file holding its value, which may be binary.
+func (a *attrWriter) xattr(r string, x xattr) {
+	file := filepath.Join(a.scratch, fmt.Sprintf("xattr-%d", a.nx))
+	a.nx++
+	if a.err == nil {
+		a.err = os.WriteFile(file, x.value, 0o600)
+	}
+	a.c.line("ea_set -f %s -- %s %s", quote(file), r, quote(x.name))
 }
 
 // time sets an inode time through its raw fields, so no date parsing is

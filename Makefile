@@ -7,7 +7,7 @@ KFORGE  := $(BIN)/kforge
 BUILDKIT_PKGS := github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*') $(wildcard llb/scripts/*) go.mod go.sum
 
-.PHONY: build deps test-deps buildx install-debs qemu-igb run test unit bench schema clean
+.PHONY: build deps test-deps buildx install-debs qemu-igb e2fsprogs-tarball run test unit bench schema clean
 
 build: $(KFORGE) $(BIN)/buildkitd $(BIN)/buildctl
 
@@ -33,20 +33,34 @@ deps:
 
 test-deps: deps qemu-igb $(BIN)/registry $(BIN)/oras buildx $(BIN)/gotestsum
 	@$(MAKE) --no-print-directory install-debs DEBS="$(TEST_DEB_DEPS)"
+	@$(MAKE) --no-print-directory e2fsprogs-tarball
 
 # Boot tests with igb NICs (recipes/kata-tsn.yaml) need QEMU 8 or newer:
 # Debian 12 has 7.2, bookworm-backports has 10.0. This adds the backports
 # source (once) and installs its QEMU when the one present is older.
 BACKPORTS_SOURCES := /etc/apt/sources.list.d/kforge-bookworm-backports.sources
+ADD_BACKPORTS := grep -rqs '^Suites:.*bookworm-backports' /etc/apt/sources.list.d/ || printf '%s\n' 'Types: deb' \
+	'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' 'Components: main' \
+	'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' > $(BACKPORTS_SOURCES)
 qemu-igb:
 	@v=$$(qemu-system-x86_64 --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p'); \
 	if [ -z "$$v" ] || [ "$$v" -lt 8 ]; then \
 		echo "QEMU $${v:-none} has no igb device: installing QEMU from bookworm-backports"; \
-		grep -rqs '^Suites:.*bookworm-backports' /etc/apt/sources.list.d/ || printf '%s\n' 'Types: deb' \
-			'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' 'Components: main' \
-			'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' > $(BACKPORTS_SOURCES); \
+		$(ADD_BACKPORTS); \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports qemu-system-x86; \
 	fi; qemu-system-x86_64 --version | head -n1
+
+# The image writer's tests fill images from a tarball too, which needs
+# mke2fs 1.47.1 or later (Debian 12 has 1.47.0, bookworm-backports 1.47.2)
+# and libarchive, which mke2fs loads to read one.
+e2fsprogs-tarball:
+	@v=$$(mke2fs -V 2>&1 | sed -n 's/^mke2fs \([0-9.]*\).*/\1/p'); \
+	if ! dpkg --compare-versions "$${v:-0}" ge 1.47.1 || ! dpkg-query -W -f='$${Status}\n' libarchive13 2>/dev/null | grep -q 'install ok installed'; then \
+		echo "mke2fs $${v:-none} cannot read a tarball: installing e2fsprogs from bookworm-backports and libarchive13"; \
+		$(ADD_BACKPORTS); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports e2fsprogs && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libarchive13; \
+	fi; mke2fs -V 2>&1 | head -n1
 
 # A real registry and an independent OCI client for the artifact tests: what
 # kforge pushes is checked by another implementation than its own. Built

@@ -9,11 +9,15 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,6 +184,33 @@ func timed(c *exec.Cmd) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// timedOutput is timed, keeping a copy of what the command wrote.
+func timedOutput(c *exec.Cmd) (time.Duration, string, error) {
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = io.MultiWriter(os.Stderr, &out), io.MultiWriter(os.Stderr, &out)
+	fmt.Fprintf(os.Stderr, "bench: %s\n", strings.Join(c.Args, " "))
+	start := time.Now()
+	if err := c.Run(); err != nil {
+		return 0, out.String(), fmt.Errorf("%s: %w", strings.Join(c.Args, " "), err)
+	}
+	return time.Since(start), out.String(), nil
+}
+
+// stepDuration finds a step in BuildKit's plain progress by the start of
+// its name and returns the time its DONE line gives.
+func stepDuration(progress, name string) (time.Duration, error) {
+	m := regexp.MustCompile(`(?m)^#(\d+) ` + regexp.QuoteMeta(name)).FindStringSubmatch(progress)
+	if m == nil {
+		return 0, fmt.Errorf("no step %q in the build's progress", name)
+	}
+	done := regexp.MustCompile(`(?m)^#` + m[1] + ` DONE (\d+(?:\.\d+)?)s$`).FindStringSubmatch(progress)
+	if done == nil {
+		return 0, fmt.Errorf("step %q (#%s) did not finish in the build's progress", name, m[1])
+	}
+	secs, err := strconv.ParseFloat(done[1], 64)
+	return time.Duration(secs * float64(time.Second)), err
+}
+
 func sh(name string, args ...string) error {
 	c := exec.Command(name, args...)
 	c.Stdout, c.Stderr = os.Stderr, os.Stderr
@@ -190,6 +221,7 @@ func sh(name string, args ...string) error {
 // daemon state: what the agent and guest suites measure.
 type fixture struct {
 	work, dir, recipe string
+	env               []string // the private daemon's
 	kforge            func(args ...string) (time.Duration, error)
 	close             func()
 }
@@ -202,6 +234,7 @@ func lockedFixture(kforge, buildkitd, src, recipeName string) (*fixture, error) 
 	f := &fixture{work: work, dir: filepath.Join(work, "recipe")}
 	f.recipe = filepath.Join(f.dir, recipeName)
 	kenv := []string{"KFORGE_STATE_DIR=" + filepath.Join(work, "state"), "KFORGE_BUILDKITD=" + buildkitd}
+	f.env = kenv
 	f.kforge = func(args ...string) (time.Duration, error) { return timed(cmdEnv(kenv, kforge, args...)) }
 	f.close = func() {
 		cmdEnv(kenv, kforge, "daemon", "stop").Run()

@@ -16,7 +16,8 @@ import (
 
 // guestFixture is the Kata guest around the test program (its agent), in
 // the Rust fixture's directory.
-var guestFixture = &lockedFixture{dir: "rust", recipe: "guest.yaml"}
+// The guest's kernel is recipes/kata-kernel.yaml's, from its fragments.
+var guestFixture = &lockedFixture{dir: "rust", recipe: "guest.yaml", with: []string{"recipes/fragments"}}
 
 var guestBuilt struct {
 	once             sync.Once

@@ -29,6 +29,9 @@ func copyTree(t *testing.T, src, dst string) {
 // locked afresh once for all the tests that use it.
 type lockedFixture struct {
 	dir, recipe string
+	// with names directories of the repository copied beside the recipe
+	// (as `make run` copies recipes/fragments beside the test guest).
+	with        []string
 	once        sync.Once
 	path        string
 }
@@ -41,6 +44,9 @@ func (f *lockedFixture) get(t *testing.T) string {
 			t.Fatal(err)
 		}
 		copyTree(t, filepath.Join(repoRoot, "testdata", "recipes", f.dir), dir)
+		for _, w := range f.with {
+			copyTree(t, filepath.Join(repoRoot, w), filepath.Join(dir, filepath.Base(w)))
+		}
 		p := filepath.Join(dir, f.recipe)
 		mustKforge(t, nil, "lock", "-f", p)
 		f.path = p

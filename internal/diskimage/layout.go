@@ -2,7 +2,8 @@
 // Kata's osbuilder (tools/osbuilder/image-builder/image_builder.sh plus its
 // nsdax.gpl.c helper) does, but without parted, loop devices or root: the
 // MBRs and the NVDIMM "pfn" info block are encoded here and the ext4 image,
-// made elsewhere, is copied in at the partition offset.
+// made elsewhere, is copied in at the partition offset (Assemble), or made
+// in place at that offset and completed around it (AddHeaders).
 //
 // With DAX (what image_builder.sh always produces) the file looks like this:
 //
@@ -144,6 +145,44 @@ func Assemble(out *os.File, fsImage io.ReaderAt, fsSize int64, dax bool, uuid [1
 	if err := out.Truncate(0); err != nil {
 		return err
 	}
+	if err := writeHeaders(out, l, uuid); err != nil {
+		return err
+	}
+	return copyNonZero(out, l.PartStart, fsImage, fsSize)
+}
+
+// PartStartOf is where the filesystem begins in an image with or without
+// the DAX header: the offset at which to make a filesystem for AddHeaders.
+func PartStartOf(dax bool) int64 {
+	if dax {
+		return DAXHeaderSize + PartitionStart
+	}
+	return PartitionStart
+}
+
+// AddHeaders completes an image whose file already holds the fsSize-byte
+// filesystem at PartStartOf(dax), with nothing but zeros (or holes) before
+// it: it writes what Assemble writes around the filesystem (the MBRs and,
+// with dax, the nd_pfn_sb) and extends the file to SizeBytes. It is
+// Assemble without the copy of the filesystem.
+func AddHeaders(out *os.File, fsSize int64, dax bool, uuid [16]byte) error {
+	l, err := NewLayout(fsSize, dax)
+	if err != nil {
+		return err
+	}
+	st, err := out.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() > l.SizeBytes || st.Size() < l.PartStart+fsSize {
+		return fmt.Errorf("diskimage: %s is %d bytes, not a %d-byte filesystem at %d", out.Name(), st.Size(), fsSize, l.PartStart)
+	}
+	return writeHeaders(out, l, uuid)
+}
+
+// writeHeaders extends out to the layout's size and writes its MBRs and,
+// with DAX, the info block.
+func writeHeaders(out *os.File, l Layout, uuid [16]byte) error {
 	if err := out.Truncate(l.SizeBytes); err != nil {
 		return err
 	}
@@ -156,10 +195,7 @@ func Assemble(out *os.File, fsImage io.ReaderAt, fsSize int64, dax bool, uuid [1
 			return err
 		}
 	}
-	if err := WriteMBR(out, l.DataOffset, uint32((l.PartStart-l.DataOffset)/SectorSize), sectors, DiskSignature); err != nil {
-		return err
-	}
-	return copyNonZero(out, l.PartStart, fsImage, fsSize)
+	return WriteMBR(out, l.DataOffset, uint32((l.PartStart-l.DataOffset)/SectorSize), sectors, DiskSignature)
 }
 
 // copyNonZero copies size bytes of src to dst at off, skipping 4 KiB blocks

@@ -104,6 +104,12 @@ type Options struct {
 	// subdirectory is made in it and removed afterwards. Empty: the
 	// system's temporary directory. The image is written beside out.
 	Staging string
+	// Offset places the filesystem this many bytes into out (a multiple of
+	// the block size), after a hole: room for a partition table and other
+	// headers that the caller writes there, so that the filesystem is not
+	// copied into a disk image afterwards. Result.SizeBytes is the
+	// filesystem's size, not the file's.
+	Offset int64
 	// Method is how the filesystem is filled: "tarball" (mke2fs -d reads
 	// a tarball of the tree, e2fsprogs 1.47.1 or later: as fast as
 	// mkfs.ext4 -d), "debugfs" (mke2fs formats, two debugfs runs fill it:
@@ -170,6 +176,9 @@ func (o Options) check() (Options, error) {
 	}
 	if o.AlignBytes < 0 || o.AlignOffset < 0 || o.AlignOffset%bs != 0 || o.SizeBytes < 0 || o.FreeBytes < 0 || o.Epoch < 0 {
 		return o, fmt.Errorf("ext4image: negative AlignBytes, AlignOffset, SizeBytes, FreeBytes or Epoch, or an AlignOffset that is no multiple of the block size")
+	}
+	if o.Offset < 0 || o.Offset%bs != 0 {
+		return o, fmt.Errorf("ext4image: Offset %d is negative or no multiple of the block size %d", o.Offset, bs)
 	}
 	o.AlignBytes = roundUp(o.AlignBytes, bs)
 	if o.SizeBytes%bs != 0 {
@@ -400,6 +409,15 @@ func (b *builder) env() []string {
 	)
 }
 
+// dev names the filesystem for the e2fsprogs tools: the image file, with
+// the offset as an I/O option when the filesystem does not start it.
+func (b *builder) dev() string {
+	if b.opt.Offset == 0 {
+		return b.img
+	}
+	return fmt.Sprintf("%s?offset=%d", b.img, b.opt.Offset)
+}
+
 func (b *builder) run(name string, args ...string) (stdout, stderr []byte, err error) {
 	cmd := exec.Command(name, args...)
 	cmd.Env = b.env()
@@ -420,14 +438,18 @@ func (b *builder) mkfsFrom(size, n int64, from string) (*superblock, error) {
 	if err := b.f.Truncate(0); err != nil {
 		return nil, err
 	}
-	if err := b.f.Truncate(size); err != nil {
+	if err := b.f.Truncate(b.opt.Offset + size); err != nil {
 		return nil, err
+	}
+	extended := "hash_seed=" + b.opt.HashSeed + ",root_owner=0:0"
+	if b.opt.Offset > 0 {
+		extended += fmt.Sprintf(",offset=%d", b.opt.Offset)
 	}
 	args := []string{"-q", "-F", "-t", "ext4", "-T", "image",
 		"-b", strconv.FormatInt(b.bs, 10), "-I", strconv.Itoa(inodeSize),
 		"-N", strconv.FormatInt(n, 10), "-m", "0",
 		"-U", b.opt.UUID,
-		"-E", "hash_seed=" + b.opt.HashSeed + ",root_owner=0:0",
+		"-E", extended,
 		"-L", b.opt.Label,
 	}
 	if !b.opt.Journal {
@@ -436,7 +458,9 @@ func (b *builder) mkfsFrom(size, n int64, from string) (*superblock, error) {
 	if from != "" {
 		args = append(args, "-d", from)
 	}
-	args = append(args, b.img)
+	// The size in blocks: with an offset, mke2fs would otherwise take the
+	// whole file for the filesystem.
+	args = append(args, b.img, strconv.FormatInt(size/b.bs, 10))
 	b.size, b.inodes = size, n
 	stdout, stderr, err := b.run(b.tools.mkfs, args...)
 	if err != nil && from != "" {
@@ -452,7 +476,7 @@ func (b *builder) mkfsFrom(size, n int64, from string) (*superblock, error) {
 		return nil, fmt.Errorf("ext4image: mkfs.ext4 %s: %v: %s", strings.Join(args, " "),
 			err, strings.TrimSpace(string(stdout)+string(stderr)))
 	}
-	return readSuperblock(b.img)
+	return readSuperblock(b.img, b.opt.Offset)
 }
 
 // need is what the tree takes beyond an empty filesystem: blocks (with a
@@ -561,7 +585,7 @@ func (b *builder) build() (Result, error) {
 			// The estimate was short (it is meant to be an upper
 			// bound, so this is a safety net).
 			if b.opt.SizeBytes > 0 {
-				if sb, serr := readSuperblock(b.img); serr == nil && empty.freeBlocks-sb.freeBlocks > needBlocks {
+				if sb, serr := readSuperblock(b.img, b.opt.Offset); serr == nil && empty.freeBlocks-sb.freeBlocks > needBlocks {
 					needBlocks = empty.freeBlocks - sb.freeBlocks
 				}
 				return Result{}, b.tooSmall(needBlocks)
@@ -574,14 +598,14 @@ func (b *builder) build() (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		if err := setTimes(b.img, b.opt.Epoch); err != nil {
+		if err := setTimes(b.img, b.opt.Offset, b.opt.Epoch); err != nil {
 			return Result{}, fmt.Errorf("ext4image: %w", err)
 		}
-		if stdout, stderr, err := b.run(b.tools.e2fsck, "-fn", b.img); err != nil {
+		if stdout, stderr, err := b.run(b.tools.e2fsck, "-fn", b.dev()); err != nil {
 			return Result{}, fmt.Errorf("ext4image: e2fsck -fn finds the image inconsistent: %v: %s", err,
 				strings.TrimSpace(string(stdout)+string(stderr)))
 		}
-		sb, err := readSuperblock(b.img)
+		sb, err := readSuperblock(b.img, b.opt.Offset)
 		if err != nil {
 			return Result{}, fmt.Errorf("ext4image: %w", err)
 		}
@@ -655,7 +679,7 @@ func (b *builder) populateFromTarball() error {
 }
 
 func (b *builder) debugfs(script string) ([]byte, error) {
-	stdout, stderr, err := b.run(b.tools.debugfs, "-n", "-w", "-f", script, b.img)
+	stdout, stderr, err := b.run(b.tools.debugfs, "-n", "-w", "-f", script, b.dev())
 	var msgs []string
 	for _, l := range strings.Split(string(stderr), "\n") {
 		l = strings.TrimSpace(l)

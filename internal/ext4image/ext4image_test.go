@@ -279,7 +279,7 @@ func build1(t *testing.T, src string, opt Options) string {
 // epoch and a valid checksum.
 func checkSuperblocks(t *testing.T, img string, epoch int64) {
 	t.Helper()
-	sb, err := readSuperblock(img)
+	sb, err := readSuperblock(img, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -971,5 +971,36 @@ func TestUnprivilegedChild(t *testing.T) {
 	}
 	if _, err := Build(src, os.Getenv("EXT4IMAGE_CHILD_OUT"), childOptions()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOffset makes the filesystem at an offset into the file, as a disk
+// image's partition: the bytes from the offset on are the filesystem made
+// without one, and the bytes before it are zeros for the caller's headers.
+func TestOffset(t *testing.T) { eachMethod(t, testOffset) }
+
+func testOffset(t *testing.T, method string) {
+	src := t.TempDir()
+	makeTree(t, src, testSpecs(), false, 4)
+	opt := Options{Epoch: testEpoch, Label: "rootfs", AlignBytes: 16 * mib, Staging: staging(t), Method: method, Journal: true}
+	plain, res := build(t, src, opt)
+	opt.Offset = 3 * mib
+	shifted, shiftedRes := build(t, src, opt)
+	if shiftedRes.SizeBytes != res.SizeBytes {
+		t.Errorf("filesystem size %d at an offset, %d without", shiftedRes.SizeBytes, res.SizeBytes)
+	}
+	a, _ := os.ReadFile(plain)
+	b, _ := os.ReadFile(shifted)
+	if int64(len(b)) != opt.Offset+int64(len(a)) {
+		t.Fatalf("file of %d bytes, want the offset plus %d", len(b), len(a))
+	}
+	if !bytes.Equal(b[opt.Offset:], a) {
+		t.Error("the filesystem at the offset differs from the one made without it")
+	}
+	if !bytes.Equal(b[:opt.Offset], make([]byte, opt.Offset)) {
+		t.Error("bytes before the offset are not zero")
+	}
+	if out, err := exec.Command(tool(t, "e2fsck"), "-fn", fmt.Sprintf("%s?offset=%d", shifted, opt.Offset)).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck at the offset: %v\n%s", err, out)
 	}
 }

@@ -78,14 +78,16 @@ func parseSuperblock(b []byte) (*superblock, error) {
 	return s, nil
 }
 
-func readSuperblock(path string) (*superblock, error) {
+// readSuperblock reads the superblock of the filesystem that starts at
+// offset bytes into the file.
+func readSuperblock(path string, offset int64) (*superblock, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	b := make([]byte, sbSize)
-	if _, err := f.ReadAt(b, 1024); err != nil {
+	if _, err := f.ReadAt(b, offset+1024); err != nil {
 		return nil, err
 	}
 	return parseSuperblock(b)
@@ -121,15 +123,16 @@ func (s *superblock) hasSuper(g int64) bool {
 // write, last check) to t and fixes their checksums. debugfs stamps the wall
 // clock as the last write time when it closes the filesystem (e2fsprogs
 // 1.47.0 honours E2FSPROGS_FAKE_TIME in mke2fs only, and mke2fs ignores it
-// when it is 0), and debugfs commands cannot set it.
-func setTimes(path string, t int64) error {
+// when it is 0), and debugfs commands cannot set it. The filesystem starts
+// at offset bytes into the file.
+func setTimes(path string, offset, t int64) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	b := make([]byte, sbSize)
-	if _, err := f.ReadAt(b, 1024); err != nil {
+	if _, err := f.ReadAt(b, offset+1024); err != nil {
 		return err
 	}
 	s, err := parseSuperblock(b)
@@ -142,9 +145,9 @@ func setTimes(path string, t int64) error {
 		if !s.hasSuper(g) {
 			continue
 		}
-		off := int64(1024)
+		off := offset + 1024
 		if g > 0 {
-			off = (s.firstDataBlock + g*s.blocksPerGroup) * s.blockSize
+			off = offset + (s.firstDataBlock+g*s.blocksPerGroup)*s.blockSize
 		}
 		if _, err := f.ReadAt(b, off); err != nil {
 			return err

@@ -51,7 +51,11 @@ func DiskImage(rootfs, out string, opt DiskImageOptions, log io.Writer) error {
 		fsOpt.AlignBytes = diskimage.ImageAlignment
 		fsOpt.AlignOffset = diskimage.PartitionStart + diskimage.TailReserve + diskimage.DAXHeaderSize
 	}
-	fsFile := filepath.Join(opt.Stage, "rootfs.ext4")
+	// The filesystem is made in place, at the partition's offset of a file
+	// beside out that becomes the image once its headers are added: it is
+	// written once, never copied.
+	fsOpt.Offset = diskimage.PartStartOf(opt.DAX)
+	fsFile := out + ".partial"
 	res, err := ext4image.Build(rootfs, fsFile, fsOpt)
 	var small *ext4image.TooSmallError
 	if errors.As(err, &small) && opt.SizeMiB > 0 {
@@ -69,14 +73,18 @@ func DiskImage(rootfs, out string, opt DiskImageOptions, log io.Writer) error {
 	} else if opt.SizeMiB == 0 && layout.PartSize != res.SizeBytes {
 		return fmt.Errorf("the filesystem (%d bytes) does not fill the partition of Kata's layout (%d bytes)", res.SizeBytes, layout.PartSize)
 	}
-	fs, err := os.Open(fsFile)
+	f, err := os.OpenFile(fsFile, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
-	defer fs.Close()
-	return writeAtomically(out, func(f *os.File) error {
-		return diskimage.Assemble(f, fs, res.SizeBytes, opt.DAX, [16]byte{})
-	})
+	if err := diskimage.AddHeaders(f, res.SizeBytes, opt.DAX, [16]byte{}); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(fsFile, out)
 }
 
 // capSysAdmin is CAP_SYS_ADMIN's bit in the capability sets.

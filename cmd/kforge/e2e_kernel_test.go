@@ -31,9 +31,9 @@ type lockedFixture struct {
 	dir, recipe string
 	// with names directories of the repository copied beside the recipe
 	// (as `make run` copies recipes/fragments beside the test guest).
-	with        []string
-	once        sync.Once
-	path        string
+	with []string
+	once sync.Once
+	path string
 }
 
 func (f *lockedFixture) get(t *testing.T) string {

@@ -139,6 +139,9 @@ type Result struct {
 	DataBytes int64
 	// FreeBytes is the free space left in the filesystem.
 	FreeBytes int64
+	// Method is how the filesystem was filled (MethodTarball or
+	// MethodDebugfs).
+	Method string
 	// Skipped lists entries that were not copied: sockets, which debugfs
 	// cannot make with a correct directory entry and which mean nothing in
 	// an image.
@@ -615,6 +618,7 @@ func (b *builder) build() (Result, error) {
 			InodesTotal: sb.inodes,
 			DataBytes:   (empty.freeBlocks - sb.freeBlocks) * b.bs,
 			FreeBytes:   sb.freeBlocks * b.bs,
+			Method:      b.opt.Method,
 			Skipped:     b.t.skipped,
 		}, nil
 	}

@@ -257,6 +257,11 @@ func buildTree(t *tree, out string, opt Options, tools toolPaths) (Result, error
 	defer os.RemoveAll(scratch)
 
 	b := &builder{opt: opt, tools: tools, t: t, bs: bs, scratch: scratch}
+	defer func() {
+		if b.trial != nil {
+			b.trial.Close()
+		}
+	}()
 	b.conf = filepath.Join(scratch, "mke2fs.conf")
 	if err := os.WriteFile(b.conf, []byte(mke2fsConf), 0o644); err != nil {
 		return Result{}, fmt.Errorf("ext4image: %w", err)
@@ -381,7 +386,9 @@ type builder struct {
 	fsckConf string
 	img      string
 	f        *os.File
-	// size and inodes are the last mkfs's image size and -N.
+	// trial is the scratch file of the sizing trials; size and inodes
+	// are the last trial's filesystem size and -N.
+	trial        *os.File
 	size, inodes int64
 	// tarball is the tree as a tarball, written once for MethodTarball.
 	tarball string
@@ -430,23 +437,40 @@ func (b *builder) run(name string, args ...string) (stdout, stderr []byte, err e
 	return o.Bytes(), e.Bytes(), err
 }
 
-// mkfs formats the temporary file as an empty filesystem of size bytes
-// with n inodes and returns its superblock.
+// mkfs makes an empty filesystem of size bytes with n inodes and returns
+// its superblock. These are the sizing trials: they go to a scratch file in the staging
+// directory (a tmpfs in a build step), where mke2fs's writes and its fsync
+// at the end cost nothing; only the chosen size is made in the image file
+// (mkfsFinal).
 func (b *builder) mkfs(size, n int64) (*superblock, error) {
-	return b.mkfsFrom(size, n, "")
+	if b.trial == nil {
+		f, err := os.Create(filepath.Join(b.scratch, "trial.ext4"))
+		if err != nil {
+			return nil, fmt.Errorf("ext4image: %w", err)
+		}
+		b.trial = f
+	}
+	b.size, b.inodes = size, n
+	return b.mkfsOn(b.trial, 0, size, n, "")
 }
 
-// mkfsFrom is mkfs filled from a tarball (mke2fs -d) when from is set.
-func (b *builder) mkfsFrom(size, n int64, from string) (*superblock, error) {
-	if err := b.f.Truncate(0); err != nil {
+// mkfsFinal formats the image file at the size and inode count of the last
+// trial, filled from a tarball (mke2fs -d) when from is set.
+func (b *builder) mkfsFinal(from string) (*superblock, error) {
+	return b.mkfsOn(b.f, b.opt.Offset, b.size, b.inodes, from)
+}
+
+// mkfsOn runs mke2fs on the file f, the filesystem offset bytes into it.
+func (b *builder) mkfsOn(f *os.File, offset, size, n int64, from string) (*superblock, error) {
+	if err := f.Truncate(0); err != nil {
 		return nil, err
 	}
-	if err := b.f.Truncate(b.opt.Offset + size); err != nil {
+	if err := f.Truncate(offset + size); err != nil {
 		return nil, err
 	}
 	extended := "hash_seed=" + b.opt.HashSeed + ",root_owner=0:0"
-	if b.opt.Offset > 0 {
-		extended += fmt.Sprintf(",offset=%d", b.opt.Offset)
+	if offset > 0 {
+		extended += fmt.Sprintf(",offset=%d", offset)
 	}
 	args := []string{"-q", "-F", "-t", "ext4", "-T", "image",
 		"-b", strconv.FormatInt(b.bs, 10), "-I", strconv.Itoa(inodeSize),
@@ -463,8 +487,7 @@ func (b *builder) mkfsFrom(size, n int64, from string) (*superblock, error) {
 	}
 	// The size in blocks: with an offset, mke2fs would otherwise take the
 	// whole file for the filesystem.
-	args = append(args, b.img, strconv.FormatInt(size/b.bs, 10))
-	b.size, b.inodes = size, n
+	args = append(args, f.Name(), strconv.FormatInt(size/b.bs, 10))
 	stdout, stderr, err := b.run(b.tools.mkfs, args...)
 	if err != nil && from != "" {
 		msg := strings.TrimSpace(string(stdout) + string(stderr))
@@ -479,7 +502,7 @@ func (b *builder) mkfsFrom(size, n int64, from string) (*superblock, error) {
 		return nil, fmt.Errorf("ext4image: mkfs.ext4 %s: %v: %s", strings.Join(args, " "),
 			err, strings.TrimSpace(string(stdout)+string(stderr)))
 	}
-	return readSuperblock(b.img, b.opt.Offset)
+	return readSuperblock(f.Name(), offset)
 }
 
 // need is what the tree takes beyond an empty filesystem: blocks (with a
@@ -638,6 +661,9 @@ func (b *builder) populate(empty *superblock) error {
 	if b.opt.Method == MethodTarball {
 		return b.populateFromTarball()
 	}
+	if _, err := b.mkfsFinal(""); err != nil {
+		return err
+	}
 	create := filepath.Join(b.scratch, "create.cmds")
 	listed, err := writeCreate(create, b.t)
 	if err != nil {
@@ -668,7 +694,7 @@ func (b *builder) populateFromTarball() error {
 			return fmt.Errorf("ext4image: tarball of the tree: %w", err)
 		}
 	}
-	if _, err := b.mkfsFrom(b.size, b.inodes, b.tarball); err != nil {
+	if _, err := b.mkfsFinal(b.tarball); err != nil {
 		return err
 	}
 	fixups := filepath.Join(b.scratch, "fixups.cmds")

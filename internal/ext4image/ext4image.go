@@ -48,6 +48,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const (
@@ -142,6 +143,10 @@ type Result struct {
 	// Method is how the filesystem was filled (MethodTarball or
 	// MethodDebugfs).
 	Method string
+	// Times says where the time went: the scan of the tree, the sizing
+	// trials, the filling (the tarball and mke2fs -d, or the debugfs
+	// runs), and the check by e2fsck.
+	Times struct{ Scan, Size, Tarball, Fill, Check time.Duration }
 	// Skipped lists entries that were not copied: sockets, which debugfs
 	// cannot make with a correct directory entry and which mean nothing in
 	// an image.
@@ -221,10 +226,12 @@ func Build(src, out string, opt Options) (Result, error) {
 	if src, err = filepath.Abs(src); err != nil {
 		return Result{}, err
 	}
+	start := time.Now()
 	t, err := scanTree(src, int64(opt.BlockSize))
 	if err != nil {
 		return Result{}, fmt.Errorf("ext4image: %w", err)
 	}
+	t.scanTime = time.Since(start)
 	switch {
 	case opt.Method == MethodTarball && !tools.tarball:
 		return Result{}, fmt.Errorf("ext4image: %s is e2fsprogs %s, which cannot read a tarball: filling from a tarball needs 1.47.1 or later (Debian 12: e2fsprogs/bookworm-backports)", tools.mkfs, tools.version)
@@ -390,8 +397,10 @@ type builder struct {
 	// are the last trial's filesystem size and -N.
 	trial        *os.File
 	size, inodes int64
-	// tarball is the tree as a tarball, written once for MethodTarball.
-	tarball string
+	// tarball is the tree as a tarball, written once for MethodTarball,
+	// in tarballTime.
+	tarball     string
+	tarballTime time.Duration
 }
 
 // env is the environment of the e2fsprogs tools: the caller's, less
@@ -600,12 +609,18 @@ func (b *builder) format(needBlocks, needInodes int64) (*superblock, error) {
 
 func (b *builder) build() (Result, error) {
 	needBlocks, needInodes := b.need()
+	var res Result
+	res.Times.Scan = b.t.scanTime
 	for attempt := 0; ; attempt++ {
+		start := time.Now()
 		empty, err := b.format(needBlocks, needInodes)
 		if err != nil {
 			return Result{}, err
 		}
+		res.Times.Size += time.Since(start)
+		start = time.Now()
 		err = b.populate(empty)
+		res.Times.Fill += time.Since(start)
 		var nospace errNoSpace
 		if errors.As(err, &nospace) {
 			// The estimate was short (it is meant to be an upper
@@ -624,6 +639,7 @@ func (b *builder) build() (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
+		start = time.Now()
 		if err := setTimes(b.img, b.opt.Offset, b.opt.Epoch); err != nil {
 			return Result{}, fmt.Errorf("ext4image: %w", err)
 		}
@@ -631,19 +647,20 @@ func (b *builder) build() (Result, error) {
 			return Result{}, fmt.Errorf("ext4image: e2fsck -fn finds the image inconsistent: %v: %s", err,
 				strings.TrimSpace(string(stdout)+string(stderr)))
 		}
+		res.Times.Check = time.Since(start)
 		sb, err := readSuperblock(b.img, b.opt.Offset)
 		if err != nil {
 			return Result{}, fmt.Errorf("ext4image: %w", err)
 		}
-		return Result{
-			SizeBytes:   sb.blocks * b.bs,
-			Inodes:      b.t.inodes,
-			InodesTotal: sb.inodes,
-			DataBytes:   (empty.freeBlocks - sb.freeBlocks) * b.bs,
-			FreeBytes:   sb.freeBlocks * b.bs,
-			Method:      b.opt.Method,
-			Skipped:     b.t.skipped,
-		}, nil
+		res.SizeBytes = sb.blocks * b.bs
+		res.Inodes = b.t.inodes
+		res.InodesTotal = sb.inodes
+		res.DataBytes = (empty.freeBlocks - sb.freeBlocks) * b.bs
+		res.FreeBytes = sb.freeBlocks * b.bs
+		res.Method = b.opt.Method
+		res.Skipped = b.t.skipped
+		res.Times.Tarball = b.tarballTime
+		return res, nil
 	}
 }
 
@@ -688,11 +705,13 @@ func (b *builder) populate(empty *superblock) error {
 // count that format chose, filled by mke2fs from a tarball of the tree.
 func (b *builder) populateFromTarball() error {
 	if b.tarball == "" {
+		start := time.Now()
 		b.tarball = filepath.Join(b.scratch, "tree.tar")
 		if err := writeTarball(b.tarball, b.t, b.opt.Epoch); err != nil {
 			b.tarball = ""
 			return fmt.Errorf("ext4image: tarball of the tree: %w", err)
 		}
+		b.tarballTime = time.Since(start)
 	}
 	if _, err := b.mkfsFinal(b.tarball); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,6 +52,8 @@ type tree struct {
 	blocks int64
 	// skipped lists entries that are not copied (sockets).
 	skipped []string
+	// scanTime is what the scan took.
+	scanTime time.Duration
 }
 
 // skipXattr reports xattrs that belong to the machine the tree sits on

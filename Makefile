@@ -47,7 +47,7 @@ qemu-igb:
 	if [ -z "$$v" ] || [ "$$v" -lt 8 ]; then \
 		echo "QEMU $${v:-none} has no igb device: installing QEMU from bookworm-backports"; \
 		$(ADD_BACKPORTS); \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports qemu-system-x86; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports qemu-system-x86 || exit 1; \
 	fi; qemu-system-x86_64 --version | head -n1
 
 # The image writer's tests fill images from a tarball too, which needs
@@ -59,8 +59,9 @@ e2fsprogs-tarball:
 		echo "mke2fs $${v:-none} cannot read a tarball: installing e2fsprogs from bookworm-backports and libarchive13"; \
 		$(ADD_BACKPORTS); \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports e2fsprogs && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libarchive13; \
-	fi; mke2fs -V 2>&1 | head -n1
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libarchive13 || exit 1; \
+	fi; v=$$(mke2fs -V 2>&1 | sed -n 's/^mke2fs \([0-9.]*\).*/\1/p'); \
+	dpkg --compare-versions "$${v:-0}" ge 1.47.1 || { echo "mke2fs $${v:-none} is still older than 1.47.1" >&2; exit 1; }; echo "mke2fs $$v"
 
 # A real registry and an independent OCI client for the artifact tests: what
 # kforge pushes is checked by another implementation than its own. Built

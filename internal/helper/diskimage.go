@@ -58,6 +58,9 @@ func DiskImage(rootfs, out string, opt DiskImageOptions, log io.Writer) error {
 	// written once, never copied.
 	fsOpt.Offset = diskimage.PartStartOf(opt.DAX)
 	fsFile := out + ".partial"
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
 	res, err := ext4image.Build(rootfs, fsFile, fsOpt)
 	built := time.Now()
 	var small *ext4image.TooSmallError

@@ -16,7 +16,8 @@
 // content:
 //   - tarball: the tree is written as a tarball in that order and mke2fs -d
 //     (e2fsprogs 1.47.1 and later) makes the filesystem from it in one pass,
-//     at the speed of mkfs.ext4 -d on a directory; one short debugfs run
+//     a little slower than mkfs.ext4 -d on the directory (the tarball is
+//     written first, and mke2fs parses it); one short debugfs run
 //     then adds what mke2fs does not take from a tarball (xattrs other than
 //     security.capability, nanoseconds of mtimes), usually nothing.
 //   - debugfs: mke2fs formats an empty filesystem and two debugfs runs fill
@@ -112,8 +113,8 @@ type Options struct {
 	// filesystem's size, not the file's.
 	Offset int64
 	// Method is how the filesystem is filled: "tarball" (mke2fs -d reads
-	// a tarball of the tree, e2fsprogs 1.47.1 or later: as fast as
-	// mkfs.ext4 -d), "debugfs" (mke2fs formats, two debugfs runs fill it:
+	// a tarball of the tree in one pass, e2fsprogs 1.47.1 or later),
+	// "debugfs" (mke2fs formats, two debugfs runs fill it:
 	// any e2fsprogs, several times slower), or "" for tarball where the
 	// mke2fs found can, else debugfs. Both give an image with the same
 	// content, not the same bytes.

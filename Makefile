@@ -53,14 +53,15 @@ qemu-igb:
 # The image writer's tests fill images from a tarball too, which needs
 # mke2fs 1.47.1 or later (Debian 12 has 1.47.0, bookworm-backports 1.47.2)
 # and libarchive, which mke2fs loads to read one.
+MKE2FS_VERSION := mke2fs -V 2>&1 | sed -n 's/^mke2fs \([0-9.]*\).*/\1/p'
 e2fsprogs-tarball:
-	@v=$$(mke2fs -V 2>&1 | sed -n 's/^mke2fs \([0-9.]*\).*/\1/p'); \
+	@v=$$($(MKE2FS_VERSION)); \
 	if ! dpkg --compare-versions "$${v:-0}" ge 1.47.1 || ! dpkg-query -W -f='$${Status}\n' libarchive13 2>/dev/null | grep -q 'install ok installed'; then \
 		echo "mke2fs $${v:-none} cannot read a tarball: installing e2fsprogs from bookworm-backports and libarchive13"; \
 		$(ADD_BACKPORTS); \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports e2fsprogs && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libarchive13 || exit 1; \
-	fi; v=$$(mke2fs -V 2>&1 | sed -n 's/^mke2fs \([0-9.]*\).*/\1/p'); \
+	fi; v=$$($(MKE2FS_VERSION)); \
 	dpkg --compare-versions "$${v:-0}" ge 1.47.1 || { echo "mke2fs $${v:-none} is still older than 1.47.1" >&2; exit 1; }; echo "mke2fs $$v"
 
 # A real registry and an independent OCI client for the artifact tests: what

@@ -64,32 +64,37 @@ type Step struct {
 // first step are under the name "".
 func SplitSteps(console []string) []Step {
 	steps := []Step{{Name: ""}}
-	for _, line := range console {
-		line = strings.TrimRight(line, "\r")
-		if name, ok := strings.CutPrefix(line, StepMarker); ok {
-			steps = append(steps, Step{Name: strings.TrimSpace(name)})
+	stepAt, marker := stepsOfLines(console)
+	for i, line := range console {
+		if marker[i] {
+			steps = append(steps, Step{Name: stepAt[i]})
 			continue
 		}
-		steps[len(steps)-1].Output = append(steps[len(steps)-1].Output, line)
+		steps[len(steps)-1].Output = append(steps[len(steps)-1].Output, strings.TrimRight(line, "\r"))
 	}
 	return steps
+}
+
+// stepsOfLines says which step each console line belongs to: for a marker
+// line, the step it opens (and marker[i] is set); for any other line, the
+// step it is output of.
+func stepsOfLines(console []string) (stepAt []string, marker []bool) {
+	stepAt, marker = make([]string, len(console)), make([]bool, len(console))
+	cur := ""
+	for i, l := range console {
+		if name, ok := strings.CutPrefix(strings.TrimRight(l, "\r"), StepMarker); ok {
+			cur, marker[i] = strings.TrimSpace(name), true
+		}
+		stepAt[i] = cur
+	}
+	return stepAt, marker
 }
 
 // Evaluate checks the console against a test's checks. arrived, when
 // given, holds each line's arrival (boot.Options.Arrived) and kernelStart
 // the kernel banner's: the checks then get their times.
 func Evaluate(t recipes.Test, console []string, arrived []time.Duration, kernelStart time.Duration) ([]Check, []Step) {
-	// The step each line is output of; marker lines are no step's output.
-	stepAt := make([]string, len(console))
-	marker := make([]bool, len(console))
-	cur := ""
-	for i, l := range console {
-		if name, ok := strings.CutPrefix(strings.TrimRight(l, "\r"), StepMarker); ok {
-			cur, marker[i] = strings.TrimSpace(name), true
-			continue
-		}
-		stepAt[i] = cur
-	}
+	stepAt, marker := stepsOfLines(console)
 	steps := SplitSteps(console)
 	var out []Check
 	for _, c := range t.Checks {

@@ -219,7 +219,7 @@ func TestNewLayout(t *testing.T) {
 }
 
 // testFS is a fake 5 MiB "filesystem": random blocks with a 2 MiB gap of
-// zeros, so both the copy and the holes are exercised.
+// zeros, so both the data and the holes are exercised.
 func testFS(t *testing.T) []byte {
 	t.Helper()
 	fs := make([]byte, 5<<20)
@@ -229,6 +229,9 @@ func testFS(t *testing.T) []byte {
 	return fs
 }
 
+// assemble makes the image as kforge does: the filesystem written at the
+// partition's offset (its zero blocks left as holes, as mke2fs leaves them
+// in a fresh file), then AddHeaders.
 func assemble(t *testing.T, name string, fs []byte, dax bool) (string, Layout) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -237,11 +240,28 @@ func assemble(t *testing.T, name string, fs []byte, dax bool) (string, Layout) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := Assemble(f, bytes.NewReader(fs), int64(len(fs)), dax, [16]byte{}); err != nil {
+	writeSparse(t, f, PartStartOf(dax), fs)
+	if err := AddHeaders(f, int64(len(fs)), dax, [16]byte{}); err != nil {
 		t.Fatal(err)
 	}
 	l, _ := NewLayout(int64(len(fs)), dax)
 	return p, l
+}
+
+// writeSparse writes fs at off, skipping all-zero 4 KiB blocks.
+func writeSparse(t *testing.T, f *os.File, off int64, fs []byte) {
+	t.Helper()
+	if err := f.Truncate(off + int64(len(fs))); err != nil {
+		t.Fatal(err)
+	}
+	zero := make([]byte, 4096)
+	for i := 0; i < len(fs); i += 4096 {
+		if b := fs[i:min(i+4096, len(fs))]; !bytes.Equal(b, zero[:len(b)]) {
+			if _, err := f.WriteAt(b, off+int64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 func TestAssemble(t *testing.T) {
@@ -303,10 +323,12 @@ func TestAssemble(t *testing.T) {
 		t.Errorf("%d bytes allocated for %d bytes of data", alloc, 3<<20)
 	}
 
-	// A short reader is an error, not a silently zero-padded image.
+	// A file too short to hold the filesystem at its offset is an error,
+	// not a silently zero-padded image.
 	f, _ := os.Create(filepath.Join(t.TempDir(), "short.img"))
 	defer f.Close()
-	if err := Assemble(f, bytes.NewReader(fs[:4096]), int64(len(fs)), true, [16]byte{}); err == nil {
+	writeSparse(t, f, PartStartOf(true), fs[:4096])
+	if err := AddHeaders(f, int64(len(fs)), true, [16]byte{}); err == nil {
 		t.Error("short filesystem accepted")
 	}
 }
@@ -315,23 +337,24 @@ func TestAssembleReproducible(t *testing.T) {
 	fs := testFS(t)
 	for _, dax := range []bool{true, false} {
 		a, _ := assemble(t, "a.img", fs, dax)
-		// The second output starts out full of junk that must not survive.
-		p := filepath.Join(t.TempDir(), "b.img")
-		junk := bytes.Repeat([]byte{0xa5}, 130<<20)
-		if err := os.WriteFile(p, junk, 0o644); err != nil {
+		b, _ := assemble(t, "b.img", fs, dax)
+		if sa, sb := fileSum(t, a), fileSum(t, b); sa != sb {
+			t.Errorf("dax=%v: same inputs gave different images", dax)
+		}
+		// A file longer than the image holds something else: refused
+		// rather than cut.
+		p := filepath.Join(t.TempDir(), "junk.img")
+		if err := os.WriteFile(p, bytes.Repeat([]byte{0xa5}, 130<<20), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		f, err := os.OpenFile(p, os.O_RDWR, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = Assemble(f, bytes.NewReader(fs), int64(len(fs)), dax, [16]byte{})
+		err = AddHeaders(f, int64(len(fs)), dax, [16]byte{})
 		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sa, sb := fileSum(t, a), fileSum(t, p); sa != sb {
-			t.Errorf("dax=%v: same inputs gave different images", dax)
+		if err == nil {
+			t.Errorf("dax=%v: a file longer than the image was accepted", dax)
 		}
 	}
 }
@@ -417,7 +440,11 @@ func TestMatchesParted(t *testing.T) {
 		l, _ := NewLayout(fsSize, true)
 		img := filepath.Join(t.TempDir(), "img")
 		f, _ := os.Create(img)
-		if err := Assemble(f, zeros{}, fsSize, true, [16]byte{}); err != nil {
+		// An empty filesystem: the file is a hole up to its end.
+		if err := f.Truncate(l.PartStart + fsSize); err != nil {
+			t.Fatal(err)
+		}
+		if err := AddHeaders(f, fsSize, true, [16]byte{}); err != nil {
 			t.Fatal(err)
 		}
 		f.Close()
@@ -433,12 +460,4 @@ func TestMatchesParted(t *testing.T) {
 			t.Errorf("MBR #2 for %d MiB: % x, parted % x", sizeMiB, inner[446:], want)
 		}
 	}
-}
-
-// zeros reads as an endless run of zero bytes: an empty filesystem.
-type zeros struct{}
-
-func (zeros) ReadAt(p []byte, _ int64) (int, error) {
-	clear(p)
-	return len(p), nil
 }

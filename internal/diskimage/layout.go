@@ -2,8 +2,8 @@
 // Kata's osbuilder (tools/osbuilder/image-builder/image_builder.sh plus its
 // nsdax.gpl.c helper) does, but without parted, loop devices or root: the
 // MBRs and the NVDIMM "pfn" info block are encoded here and the ext4 image,
-// made elsewhere, is copied in at the partition offset (Assemble), or made
-// in place at that offset and completed around it (AddHeaders).
+// made in place at the partition offset by mke2fs, is completed around it
+// (AddHeaders).
 //
 // With DAX (what image_builder.sh always produces) the file looks like this:
 //
@@ -23,10 +23,7 @@
 package diskimage
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 )
 
@@ -106,7 +103,7 @@ func NewLayout(fsSize int64, dax bool) (Layout, error) {
 	l := Layout{
 		SizeBytes:  img,
 		DataOffset: DAXHeaderSize,
-		PartStart:  DAXHeaderSize + PartitionStart,
+		PartStart:  PartStartOf(true),
 		PartSize:   img - overhead,
 		DAX:        true,
 	}
@@ -125,32 +122,6 @@ func NewLayout(fsSize int64, dax bool) (Layout, error) {
 
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 
-// Assemble writes the complete image for the fsSize-byte filesystem in
-// fsImage to out, replacing anything out held: with dax, MBR #1 and the
-// nd_pfn_sb (uuid as its uuid; all zero is what nsdax writes) in the first
-// 2 MiB; the MBR of the partition's disk at DataOffset; the filesystem at
-// PartStart; and the file truncated to exactly SizeBytes.
-//
-// Only the MBR sectors, the info block and the non-zero 4 KiB blocks of the
-// filesystem are written; everything else is left to Truncate, so the
-// result is as sparse as the filesystem allows and zero regions read back as
-// zeros. Syncing out is left to the caller.
-func Assemble(out *os.File, fsImage io.ReaderAt, fsSize int64, dax bool, uuid [16]byte) error {
-	l, err := NewLayout(fsSize, dax)
-	if err != nil {
-		return err
-	}
-	// Truncating to 0 first drops any old content, so the holes we leave
-	// are zeros and the result does not depend on what out held.
-	if err := out.Truncate(0); err != nil {
-		return err
-	}
-	if err := writeHeaders(out, l, uuid); err != nil {
-		return err
-	}
-	return copyNonZero(out, l.PartStart, fsImage, fsSize)
-}
-
 // PartStartOf is where the filesystem begins in an image with or without
 // the DAX header: the offset at which to make a filesystem for AddHeaders.
 func PartStartOf(dax bool) int64 {
@@ -162,9 +133,11 @@ func PartStartOf(dax bool) int64 {
 
 // AddHeaders completes an image whose file already holds the fsSize-byte
 // filesystem at PartStartOf(dax), with nothing but zeros (or holes) before
-// it: it writes what Assemble writes around the filesystem (the MBRs and,
-// with dax, the nd_pfn_sb) and extends the file to SizeBytes. It is
-// Assemble without the copy of the filesystem.
+// it: it writes the MBRs and, with dax, the nd_pfn_sb (uuid as its uuid;
+// all zero is what nsdax writes) around the filesystem and extends the file
+// to exactly SizeBytes with holes. Only the MBR sectors and the info block
+// are written, so the image is as sparse as the filesystem's file. Syncing
+// is left to the caller.
 func AddHeaders(out *os.File, fsSize int64, dax bool, uuid [16]byte) error {
 	l, err := NewLayout(fsSize, dax)
 	if err != nil {
@@ -196,40 +169,4 @@ func writeHeaders(out *os.File, l Layout, uuid [16]byte) error {
 		}
 	}
 	return WriteMBR(out, l.DataOffset, uint32((l.PartStart-l.DataOffset)/SectorSize), sectors, DiskSignature)
-}
-
-// copyNonZero copies size bytes of src to dst at off, skipping 4 KiB blocks
-// that are all zero (they are already holes in dst) and coalescing runs of
-// data blocks into single writes.
-func copyNonZero(dst io.WriterAt, off int64, src io.ReaderAt, size int64) error {
-	const block = 4096
-	buf := make([]byte, 1<<20)
-	var zero [block]byte
-	for pos := int64(0); pos < size; {
-		chunk := buf[:min(int64(len(buf)), size-pos)]
-		n, err := src.ReadAt(chunk, pos)
-		if n < len(chunk) {
-			if err == nil || errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("diskimage: reading filesystem at %d: %w", pos+int64(n), err)
-		}
-		// Walk the chunk block by block; [runStart, i) is non-zero data
-		// not yet written.
-		runStart := -1
-		for i := 0; i <= len(chunk); i += block {
-			isData := i < len(chunk) && !bytes.Equal(chunk[i:i+block], zero[:])
-			if isData && runStart < 0 {
-				runStart = i
-			}
-			if !isData && runStart >= 0 {
-				if _, err := dst.WriteAt(chunk[runStart:i], off+pos+int64(runStart)); err != nil {
-					return err
-				}
-				runStart = -1
-			}
-		}
-		pos += int64(len(chunk))
-	}
-	return nil
 }

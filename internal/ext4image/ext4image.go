@@ -232,7 +232,7 @@ func Build(src, out string, opt Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("ext4image: %w", err)
 	}
-	t.scanTime = time.Since(start)
+	scanTime := time.Since(start)
 	switch {
 	case opt.Method == MethodTarball && !tools.tarball:
 		return Result{}, fmt.Errorf("ext4image: %s is e2fsprogs %s, which cannot read a tarball: filling from a tarball needs 1.47.1 or later (Debian 12: e2fsprogs/bookworm-backports)", tools.mkfs, tools.version)
@@ -241,7 +241,9 @@ func Build(src, out string, opt Options) (Result, error) {
 	case opt.Method == "":
 		opt.Method = MethodDebugfs
 	}
-	return buildTree(t, out, opt, tools)
+	res, err := buildTree(t, out, opt, tools)
+	res.Times.Scan = scanTime
+	return res, err
 }
 
 // buildTree is Build after the scan of the source.
@@ -501,7 +503,7 @@ func (b *builder) mkfsOn(f *os.File, offset, size, n int64, from string) (*super
 	stdout, stderr, err := b.run(b.tools.mkfs, args...)
 	if err != nil && from != "" {
 		msg := strings.TrimSpace(string(stdout) + string(stderr))
-		if strings.Contains(msg, "Could not allocate") || strings.Contains(msg, "No space left") {
+		if isNoSpace(msg) {
 			return nil, errNoSpace{"ext4image: mkfs.ext4 -d: " + msg}
 		}
 		if strings.Contains(msg, "libarchive") {
@@ -611,7 +613,6 @@ func (b *builder) format(needBlocks, needInodes int64) (*superblock, error) {
 func (b *builder) build() (Result, error) {
 	needBlocks, needInodes := b.need()
 	var res Result
-	res.Times.Scan = b.t.scanTime
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		empty, err := b.format(needBlocks, needInodes)
@@ -670,6 +671,11 @@ var bannerRE = regexp.MustCompile(`^debugfs [0-9][0-9.]* \([^)]*\)$`)
 type errNoSpace struct{ msg string }
 
 func (e errNoSpace) Error() string { return e.msg }
+
+// isNoSpace reports the messages of e2fsprogs for a full filesystem.
+func isNoSpace(msg string) bool {
+	return strings.Contains(msg, "Could not allocate") || strings.Contains(msg, "No space left")
+}
 
 // populate runs the two debugfs runs (see script.go). debugfs exits 0
 // whatever its commands do, so any stderr line beyond its version banner is
@@ -749,7 +755,7 @@ func (b *builder) debugfs(script string) ([]byte, error) {
 	if err == nil {
 		msg = "ext4image: debugfs: " + all
 	}
-	if strings.Contains(all, "Could not allocate") || strings.Contains(all, "No space left") {
+	if isNoSpace(all) {
 		return nil, errNoSpace{msg}
 	}
 	return nil, errors.New(msg)
@@ -769,10 +775,7 @@ func (t *tree) digest(epoch int64) []byte {
 	}
 	walk = func(n *node) {
 		io.WriteString(h, n.path+"\x00"+n.target+"\x00")
-		sec, nsec := n.st.Mtim.Sec, n.st.Mtim.Nsec
-		if sec > epoch || (sec == epoch && nsec > 0) {
-			sec, nsec = epoch, 0
-		}
+		sec, nsec := n.mtime(epoch)
 		size := n.st.Size
 		if n.isDir() {
 			size = 0 // directory sizes depend on the host filesystem

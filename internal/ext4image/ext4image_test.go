@@ -402,7 +402,6 @@ func statImage(t *testing.T, img, path string) inodeInfo {
 func TestReproducible(t *testing.T) { eachMethod(t, testReproducible) }
 
 func testReproducible(t *testing.T, method string) {
-	requireTools(t)
 	specs := testSpecs()
 	srcA, srcB := t.TempDir(), t.TempDir()
 	xa := makeTree(t, srcA, specs, false, 1)
@@ -514,7 +513,6 @@ func sameFiles(t *testing.T, x, y string) {
 func TestPreserves(t *testing.T) { eachMethod(t, testPreserves) }
 
 func testPreserves(t *testing.T, method string) {
-	requireTools(t)
 	specs := testSpecs()
 	src := t.TempDir()
 	xattrs := makeTree(t, src, specs, true, 3)

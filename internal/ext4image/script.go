@@ -264,10 +264,7 @@ func (a *attrWriter) attrs(n *node) {
 	if !n.isDir() && n.st.Nlink > 1 {
 		c.line("sif %s links_count %d", r, a.t.links[linkKey{n.st.Dev, n.st.Ino}])
 	}
-	msec, mnsec := n.st.Mtim.Sec, n.st.Mtim.Nsec
-	if msec > a.epoch || (msec == a.epoch && mnsec > 0) {
-		msec, mnsec = a.epoch, 0
-	}
+	msec, mnsec := n.mtime(a.epoch)
 	a.time(r, "mtime", msec, mnsec)
 	a.time(r, "atime", a.epoch, 0)
 	a.time(r, "ctime", a.epoch, 0)

@@ -26,10 +26,9 @@ func writeTarball(path string, t *tree, epoch int64) error {
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	tw := tar.NewWriter(w)
-	first := map[linkKey]string{}
 	var walk func(n *node) error
 	walk = func(n *node) error {
-		if err := writeEntry(tw, n, epoch, first); err != nil {
+		if err := writeEntry(tw, n, epoch); err != nil {
 			return fmt.Errorf("%s: %w", n.src, err)
 		}
 		for _, c := range n.children {
@@ -67,18 +66,14 @@ func tarName(n *node) string {
 	return "." + n.path
 }
 
-func writeEntry(tw *tar.Writer, n *node, epoch int64, first map[linkKey]string) error {
-	mtime := time.Unix(n.st.Mtim.Sec, n.st.Mtim.Nsec)
-	if n.st.Mtim.Sec > epoch || (n.st.Mtim.Sec == epoch && n.st.Mtim.Nsec > 0) {
-		mtime = time.Unix(epoch, 0)
-	}
+func writeEntry(tw *tar.Writer, n *node, epoch int64) error {
 	at := time.Unix(epoch, 0)
 	h := &tar.Header{
 		Name:       tarName(n),
 		Mode:       int64(n.st.Mode & 07777),
 		Uid:        int(n.st.Uid),
 		Gid:        int(n.st.Gid),
-		ModTime:    mtime,
+		ModTime:    time.Unix(n.mtime(epoch)),
 		AccessTime: at,
 		ChangeTime: at,
 		Format:     tar.FormatPAX,
@@ -87,18 +82,12 @@ func writeEntry(tw *tar.Writer, n *node, epoch int64, first map[linkKey]string) 
 	// has libarchive take the path and link records as they are, rather
 	// than convert them to the locale.
 	h.PAXRecords = map[string]string{"hdrcharset": "BINARY"}
-	if len(n.xattrs) > 0 {
-		for _, x := range n.xattrs {
-			h.PAXRecords["SCHILY.xattr."+x.name] = string(x.value)
-		}
+	for _, x := range n.xattrs {
+		h.PAXRecords["SCHILY.xattr."+x.name] = string(x.value)
 	}
-	if !n.isDir() && n.st.Nlink > 1 {
-		k := linkKey{n.st.Dev, n.st.Ino}
-		if f, ok := first[k]; ok {
-			h.Typeflag, h.Linkname = tar.TypeLink, f
-			return tw.WriteHeader(h)
-		}
-		first[k] = h.Name
+	if n.linkTo != "" {
+		h.Typeflag, h.Linkname = tar.TypeLink, "."+n.linkTo
+		return tw.WriteHeader(h)
 	}
 	switch n.st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -161,18 +150,14 @@ func writeFixups(path, scratch string, t *tree, epoch int64) (int, error) {
 	}
 	a := &attrWriter{c: c, t: t, epoch: epoch, scratch: scratch}
 	n := 0
-	first := map[linkKey]bool{}
 	var walk func(x *node)
 	walk = func(x *node) {
-		if !x.isDir() && x.st.Nlink > 1 {
-			k := linkKey{x.st.Dev, x.st.Ino}
-			if first[k] {
-				return // the inode was fixed under its first name
-			}
-			first[k] = true
+		if x.linkTo != "" {
+			return // the inode is fixed under its first name
 		}
 		r := quote(x.path)
-		if sec, nsec := x.st.Mtim.Sec, x.st.Mtim.Nsec; nsec != 0 && sec < epoch {
+		// The tarball carried the clamped mtime; mke2fs kept its seconds.
+		if sec, nsec := x.mtime(epoch); nsec != 0 {
 			a.time(r, "mtime", sec, nsec)
 			n++
 		}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,6 +21,11 @@ type node struct {
 	target   string  // symlink target
 	children []*node // directories only, sorted by name (bytes)
 	xattrs   []xattr // sorted by name
+	// linkTo is, for a second or later name of a multiply linked inode
+	// in scan order (the tarball's order, depth first), the image path of
+	// its first name. The debugfs run creates a directory's entries before
+	// its subdirectories, so its first names differ and it keeps its own.
+	linkTo string
 
 	// Filled in while the image is made.
 	ino       uint32            // inode number in the image
@@ -52,8 +56,9 @@ type tree struct {
 	blocks int64
 	// skipped lists entries that are not copied (sockets).
 	skipped []string
-	// scanTime is what the scan took.
-	scanTime time.Duration
+	// firstName is the image path of each multiply linked inode's first
+	// name in the scan.
+	firstName map[linkKey]string
 }
 
 // skipXattr reports xattrs that belong to the machine the tree sits on
@@ -64,7 +69,7 @@ func skipXattr(name string) bool {
 }
 
 func scanTree(src string, blockSize int64) (*tree, error) {
-	t := &tree{links: map[linkKey]int{}}
+	t := &tree{links: map[linkKey]int{}, firstName: map[linkKey]string{}}
 	root := &node{path: "/", src: src}
 	if err := unix.Lstat(src, &root.st); err != nil {
 		return nil, &os.PathError{Op: "lstat", Path: src, Err: err}
@@ -156,14 +161,19 @@ func (t *tree) scan(n *node, bs int64) error {
 }
 
 // firstLink counts a name of n and reports whether it is the first name of
-// its inode met in the scan.
+// its inode met in the scan; a later name gets the first one as linkTo.
 func (t *tree) firstLink(n *node) bool {
 	if n.st.Nlink <= 1 {
 		return true
 	}
 	k := linkKey{n.st.Dev, n.st.Ino}
 	t.links[k]++
-	return t.links[k] == 1
+	if t.links[k] == 1 {
+		t.firstName[k] = n.path
+		return true
+	}
+	n.linkTo = t.firstName[k]
+	return false
 }
 
 func joinImage(dir, name string) string {
@@ -270,3 +280,13 @@ func readXattrs(path string) ([]xattr, error) {
 func (n *node) mode() uint32 { return n.st.Mode & (unix.S_IFMT | 07777) }
 
 func (n *node) isDir() bool { return n.st.Mode&unix.S_IFMT == unix.S_IFDIR }
+
+// mtime is the mtime the image gets: the source's, clamped to the epoch (a
+// later one becomes the epoch with no nanoseconds).
+func (n *node) mtime(epoch int64) (sec, nsec int64) {
+	sec, nsec = n.st.Mtim.Sec, n.st.Mtim.Nsec
+	if sec > epoch || (sec == epoch && nsec > 0) {
+		return epoch, 0
+	}
+	return sec, nsec
+}

@@ -138,19 +138,52 @@ func newInspectCommand() *cobra.Command {
 	var f artifactFlags
 	cmd := &cobra.Command{
 		Use:   "inspect REF",
-		Short: "Show what a kforge artifact is: kind, platforms, files, annotations",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show what a kforge artifact is (kind, platforms, files, annotations) and what refers to it",
+		Long: `inspect reads the artifact that REF names and prints its kind, platforms,
+files and annotations, then the referrers of its manifest (its SBOM and
+provenance among them), as oras discover lists them: through the registry's
+referrers API, or its sha256-<hex> fallback tag where it has none. For a
+container image it prints the manifest and its referrers.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, _, _, err := f.open(cmd.Context(), args[0])
+			ctx, w := cmd.Context(), cmd.OutOrStdout()
+			s, err := subjectOf(ctx, &f, args[0])
 			if err != nil {
 				return err
 			}
-			printArtifact(cmd.OutOrStdout(), a)
+			if s.artifact != nil {
+				printArtifact(w, s.artifact)
+			} else {
+				fmt.Fprintf(w, "Name:         %s\nKind:         container image\nManifest:     %s\n", args[0], s.desc.Digest)
+			}
+			refs, err := s.client.Referrers(ctx, s.repo, s.desc, "")
+			if err != nil {
+				return err
+			}
+			printReferrers(w, s.desc, refs)
 			return nil
 		},
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// printReferrers lists the manifests that refer to subject, by type.
+func printReferrers(w io.Writer, subject ocispec.Descriptor, refs []ocispec.Descriptor) {
+	if len(refs) == 0 {
+		fmt.Fprintf(w, "Referrers of %s: none\n", subject.Digest)
+		return
+	}
+	fmt.Fprintf(w, "Referrers of %s:\n", subject.Digest)
+	slices.SortFunc(refs, func(a, b ocispec.Descriptor) int {
+		return strings.Compare(a.ArtifactType+string(a.Digest), b.ArtifactType+string(b.Digest))
+	})
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ARTIFACT TYPE\tDIGEST\tSIZE")
+	for _, r := range refs {
+		fmt.Fprintf(tw, "  %s\t%s\t%d\n", r.ArtifactType, r.Digest, r.Size)
+	}
+	tw.Flush()
 }
 
 func printArtifact(w io.Writer, a *artifact.Artifact) {

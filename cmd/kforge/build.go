@@ -255,6 +255,7 @@ a directory mirror filled by ` + "`kforge mirror sync`" + `.`,
 	}
 	br.b.register(cmd)
 	br.reg.register(cmd)
+	br.attest.register(cmd)
 	cmd.Flags().Lookup("platform").Usage = "target platform of a kernel: linux/amd64 or linux/arm64 (cross-compiled), or both, comma-separated, for an OCI index; default: the recipe's arch"
 	cmd.Flags().StringArrayVarP(&outputs, "output", "o", nil, "output destination: type=local,dest=DIR | type=tar,dest=FILE | type=oci,dest=FILE[,tar=false] | type=docker,dest=FILE | type=registry,name=REF")
 	return cmd

@@ -18,6 +18,7 @@ import (
 	orasref "oras.land/oras-go/v2/registry"
 
 	"github.com/kforge/kforge/internal/artifact"
+	"github.com/kforge/kforge/internal/attest"
 	"github.com/kforge/kforge/internal/helper"
 	"github.com/kforge/kforge/internal/solve"
 	kllb "github.com/kforge/kforge/llb"
@@ -41,9 +42,13 @@ type buildRun struct {
 	g       *globalFlags
 	b       buildFlags
 	reg     registryFlags
+	attest  attestFlags
 	outputs []*solve.Output
-	stdout  io.Writer
-	stderr  io.Writer
+	// attachments are the pushed manifests with what their SBOM and
+	// provenance say, once they are known.
+	attachments []attachment
+	stdout      io.Writer
+	stderr      io.Writer
 }
 
 func (br *buildRun) run(ctx context.Context) error {
@@ -106,8 +111,13 @@ func (br *buildRun) run(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
+	buildkit := ""
+	if br.attest.any() {
+		buildkit = buildkitVersion(ctx, c)
+	}
 
 	staging := artifact.NewStaging()
+	var imageBuild *attest.Build
 	var manifests []ocispec.Descriptor
 	var meta artifact.Meta
 	var imageLayout string // an environment's image, as BuildKit's OCI tar
@@ -118,6 +128,13 @@ func (br *buildRun) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		var described *attest.Build
+		if br.attest.any() {
+			if described, err = describeBuild(p, b, kind, buildkit); err != nil {
+				return err
+			}
+		}
+		imageBuild = described
 		opt, stop, err := b.solveOptions(br.g, p)
 		if err != nil {
 			return err
@@ -125,6 +142,9 @@ func (br *buildRun) run(ctx context.Context) error {
 		for _, o := range direct {
 			if len(platforms) > 1 {
 				o = &solve.Output{Type: o.Type, Dest: filepath.Join(o.Dest, strings.ReplaceAll(platform, "/", "_")), Attrs: o.Attrs}
+			}
+			if o.Type == "local" && described != nil && !treeKinds[kind] {
+				o.Hash, o.Finish = true, br.attest.finishLocal(described)
 			}
 			if len(shipped) > 0 {
 				o.Hold = true
@@ -166,6 +186,13 @@ func (br *buildRun) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if described != nil {
+			build := *described
+			if build.Outputs, err = artifactOutputs(ctx, staging, desc); err != nil {
+				return err
+			}
+			br.attachments = append(br.attachments, attachment{desc, &build})
+		}
 		platform := meta.Platform
 		desc.Platform = &platform
 		manifests = append(manifests, desc)
@@ -176,14 +203,25 @@ func (br *buildRun) run(ctx context.Context) error {
 		}
 	}
 	for _, o := range shipped {
-		var err error
 		if artifactKinds[kind] != "" {
-			err = br.ship(ctx, o, staging, meta.Created)
+			if err := br.ship(ctx, o, staging, meta.Created); err != nil {
+				return err
+			}
 		} else {
-			err = br.shipImage(ctx, o, imageLayout)
+			root, err := br.shipImage(ctx, o, imageLayout)
+			if err != nil {
+				return err
+			}
+			if imageBuild != nil && len(br.attachments) == 0 {
+				build := *imageBuild
+				build.Outputs = []attest.Output{imageOutput(br.b.target, root)}
+				br.attachments = append(br.attachments, attachment{root, &build})
+			}
 		}
-		if err != nil {
-			return err
+		if o.Type == "registry" {
+			if err := br.attachAll(ctx, o.Name()); err != nil {
+				return err
+			}
 		}
 	}
 	for len(held) > 0 {
@@ -226,37 +264,38 @@ func (br *buildRun) ship(ctx context.Context, o *solve.Output, staging *artifact
 		fmt.Fprintf(br.stderr, "wrote %s (%s)\n", o.Dest, root.Digest)
 		return nil
 	}
-	return br.push(ctx, staging, o.Name())
+	_, err := br.push(ctx, staging, o.Name())
+	return err
 }
 
-func (br *buildRun) push(ctx context.Context, src oras.ReadOnlyTarget, ref string) error {
+func (br *buildRun) push(ctx context.Context, src oras.ReadOnlyTarget, ref string) (ocispec.Descriptor, error) {
 	client, err := br.reg.client()
 	if err != nil {
-		return err
+		return ocispec.Descriptor{}, err
 	}
 	desc, err := client.Push(ctx, src, ref, br.stderr)
 	if err != nil {
-		return err
+		return desc, err
 	}
 	r, _ := orasref.ParseReference(ref) // Push parsed it already
 	fmt.Fprintf(br.stderr, "pushed %s\n", ref)
 	fmt.Fprintf(br.stdout, "%s/%s@%s\n", r.Registry, r.Repository, desc.Digest)
-	return nil
+	return desc, nil
 }
 
 // shipImage takes an environment's image from BuildKit's OCI tar to a
-// layout directory or a registry.
-func (br *buildRun) shipImage(ctx context.Context, o *solve.Output, layoutTar string) error {
+// layout directory or a registry, and returns the image's manifest.
+func (br *buildRun) shipImage(ctx context.Context, o *solve.Output, layoutTar string) (ocispec.Descriptor, error) {
+	root, err := layoutRoot(layoutTar)
+	if err != nil {
+		return root, err
+	}
 	if o.Type == "oci" { // tar=false: BuildKit wrote a tar; unpack it in place
-		return unpackLayout(layoutTar, o.Dest)
+		return root, unpackLayout(layoutTar, o.Dest)
 	}
 	store, err := oci.NewFromTar(ctx, layoutTar)
 	if err != nil {
-		return err
-	}
-	root, err := layoutRoot(layoutTar)
-	if err != nil {
-		return err
+		return root, err
 	}
 	return br.push(ctx, rootedTarget{store, root}, o.Name())
 }

@@ -115,7 +115,7 @@ Without a registry, run it from the layout:
 					}
 					fmt.Fprintln(cmd.OutOrStdout(), desc.Digest)
 				case "registry":
-					if err := br.push(cmd.Context(), staging, o.Name()); err != nil {
+					if _, err := br.push(cmd.Context(), staging, o.Name()); err != nil {
 						return err
 					}
 				default:

@@ -96,6 +96,7 @@ either it starts a local buildkitd of its own and reuses it (see kforge daemon).
 		newPullCommand(),
 		newInstallCommand(),
 		newInspectCommand(),
+		newVerifyCommand(),
 		newBootCommand(),
 		newTestCommand(g),
 		newPushCommand(g),

@@ -22,6 +22,7 @@ var shippedKinds = []string{recipes.KindKernel, recipes.KindImage, recipes.KindI
 func newPushCommand(g *globalFlags) *cobra.Command {
 	var b buildFlags
 	var reg registryFlags
+	var attestations attestFlags
 	var targets []string
 	cmd := &cobra.Command{
 		Use:   "push -f RECIPE [--target T]... HOST/REPOSITORY[:TAG]",
@@ -32,7 +33,9 @@ HOST/REPOSITORY/<target>:TAG (TAG defaults to latest): kernels, images and
 initrds as kforge artifacts, containers as OCI images. Every manifest names
 the recipe and lock by sha256 (dev.kforge.recipe.sha256,
 dev.kforge.lock.sha256), so what was shipped together can be told apart from
-what was not. Nothing is pushed when a build fails. Prints REF@DIGEST per target.
+what was not. Each manifest gets its SBOM and provenance as referrers
+(--sbom, --provenance; see kforge build). Nothing is pushed when a build
+fails. Prints REF@DIGEST per target.
 
   kforge push -f recipes/kata-tsn.yaml registry.example/kata-tsn:1
       registry.example/kata-tsn/kata_tsn_image@sha256:...
@@ -78,12 +81,14 @@ what was not. Nothing is pushed when a build fails. Prints REF@DIGEST per target
 			}
 			defer os.RemoveAll(work)
 			layouts := map[string]string{}
+			builds := map[string]*buildRun{}
 			for _, t := range targets {
 				layout := filepath.Join(work, t+".oci.tar")
 				tb := b
 				tb.target = t
-				br := &buildRun{g: g, b: tb, reg: reg, stdout: cmd.ErrOrStderr(), stderr: cmd.ErrOrStderr(),
+				br := &buildRun{g: g, b: tb, reg: reg, attest: attestations, stdout: cmd.ErrOrStderr(), stderr: cmd.ErrOrStderr(),
 					outputs: []*solve.Output{{Type: "oci", Dest: layout, Attrs: map[string]string{}}}}
+				builds[t] = br
 				fmt.Fprintf(cmd.ErrOrStderr(), "kforge: building %s (%d of %d)\n", t, len(layouts)+1, len(targets))
 				if err := br.run(cmd.Context()); err != nil {
 					return fmt.Errorf("%s: %w (nothing was pushed)", t, err)
@@ -99,9 +104,14 @@ what was not. Nothing is pushed when a build fails. Prints REF@DIGEST per target
 				if err != nil {
 					return err
 				}
-				br := &buildRun{reg: reg, stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}
-				if err := br.push(cmd.Context(), rootedTarget{store, root}, repo+"/"+t+":"+tag); err != nil {
+				br := builds[t]
+				br.stdout = cmd.OutOrStdout()
+				ref := repo + "/" + t + ":" + tag
+				if _, err := br.push(cmd.Context(), rootedTarget{store, root}, ref); err != nil {
 					return fmt.Errorf("pushing %s: %w", t, err)
+				}
+				if err := br.attachAll(cmd.Context(), ref); err != nil {
+					return fmt.Errorf("attaching the SBOM and provenance of %s: %w", t, err)
 				}
 			}
 			return nil
@@ -110,6 +120,7 @@ what was not. Nothing is pushed when a build fails. Prints REF@DIGEST per target
 	b.registerSources(cmd)
 	cmd.Flags().StringArrayVar(&targets, "target", nil, "target to push (repeatable); default: every kernel, image, initrd and container")
 	reg.register(cmd)
+	attestations.register(cmd)
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package artifact
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -91,6 +92,15 @@ func Open(ctx context.Context, src oras.ReadOnlyTarget, ref, display string, pla
 	return a, nil
 }
 
+// ErrContainerImage is what Open's error is (errors.Is) when the reference
+// names a container image rather than a kforge artifact.
+var ErrContainerImage = errors.New("a container image, not a kforge artifact")
+
+type containerImageError string
+
+func (e containerImageError) Error() string        { return string(e) }
+func (e containerImageError) Is(target error) bool { return target == ErrContainerImage }
+
 func anyKforgeEntry(idx ocispec.Index) bool {
 	for _, m := range idx.Manifests {
 		if KindOf(m.ArtifactType) != "" {
@@ -124,7 +134,7 @@ func (a *Artifact) readManifest(platform *ocispec.Platform) error {
 		switch {
 		case m.Config.MediaType == ocispec.MediaTypeImageConfig || m.MediaType == dockerManifest ||
 			m.Config.MediaType == "application/vnd.docker.container.image.v1+json":
-			return fmt.Errorf("%s is a container image (config %s), not a kforge artifact: run it with docker or podman, or pull it with crane", a.Ref, m.Config.MediaType)
+			return containerImageError(fmt.Sprintf("%s is a container image (config %s), not a kforge artifact: run it with docker or podman, or pull it with crane", a.Ref, m.Config.MediaType))
 		case m.ArtifactType != "":
 			return fmt.Errorf("%s is an artifact of type %s, not a kforge artifact: pull it with oras", a.Ref, m.ArtifactType)
 		}

@@ -28,7 +28,12 @@ type Output struct {
 	// while it is unpacked, in Digests (by path below Dest).
 	Hash    bool
 	Digests map[string]digest.Digest
-	tmp     string
+	// Finish, when set, adds to a local export in its temporary place,
+	// after the files are unpacked (with Digests, when Hash is set) and
+	// before they are moved into place: files written there appear with
+	// the export or not at all.
+	Finish func(dir string, digests map[string]digest.Digest) error
+	tmp    string
 	// unpacked reports the end of unpacking a local export's tar stream,
 	// read from stream.
 	unpacked chan error
@@ -156,6 +161,12 @@ func (o *Output) Commit() error {
 		if err != nil {
 			o.Discard()
 			return fmt.Errorf("unpacking the export into %s: %w", o.Dest, err)
+		}
+	}
+	if o.Type == "local" && o.Finish != nil {
+		if err := o.Finish(o.tmp, o.Digests); err != nil {
+			o.Discard()
+			return fmt.Errorf("finishing %s: %w", o.Dest, err)
 		}
 	}
 	if o.Type == "local" {

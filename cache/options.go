@@ -56,6 +56,11 @@ func ParseOption(spec string, export bool) (client.CacheOptionsEntry, error) {
 			return e, fmt.Errorf("cache option %q: type=local needs %s=DIR", spec, key)
 		}
 	}
+	if export && e.Type == "registry" && e.Attrs["ignore-error"] == "" {
+		// A farm's cache registry being down costs the next node time, not
+		// this build: the export's failure is a warning.
+		e.Attrs["ignore-error"] = "true"
+	}
 	if export && e.Attrs["mode"] == "" && e.Type != "inline" {
 		// Every step, not only the final one: a farm shares the package
 		// downloads and the environment as well as the result.

@@ -8,11 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/docker/cli/cli/config"
+	"github.com/moby/buildkit/client"
 	bk "github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/spf13/cobra"
 	"github.com/tonistiigi/fsutil"
+	orasref "oras.land/oras-go/v2/registry"
 
 	"github.com/kforge/kforge/cache"
 	"github.com/kforge/kforge/frontends/gateway"
@@ -31,6 +36,9 @@ type buildFlags struct {
 	cacheFrom []string
 	mirror    string
 	offline   bool
+	// caFile is the registry CA of --ca-file, which the daemon trusts for
+	// cache registries too.
+	caFile string
 }
 
 func (b *buildFlags) register(cmd *cobra.Command) {
@@ -90,8 +98,27 @@ func (b *buildFlags) solveOptions(g *globalFlags, p *prepared) (opt solve.Option
 		}
 		opt.CacheImports = append(opt.CacheImports, e)
 	}
+	if len(opt.CacheExports)+len(opt.CacheImports) > 0 {
+		opt.Session = append(opt.Session, registryAuth(b.caFile, append(opt.CacheExports, opt.CacheImports...)))
+	}
 	stop, err = b.serveMirror(g, &opt)
 	return opt, stop, err
+}
+
+// registryAuth lets the daemon reach cache registries as kforge would:
+// with the docker config's credentials (helpers included), and trusting
+// --ca-file for the registries the cache options name.
+func registryAuth(caFile string, entries []client.CacheOptionsEntry) session.Attachable {
+	cfg := authprovider.DockerAuthProviderConfig{AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(os.Stderr))}
+	if caFile != "" {
+		cfg.TLSConfigs = map[string]*authprovider.AuthTLSConfig{}
+		for _, e := range entries {
+			if r, err := orasref.ParseReference(e.Attrs["ref"]); err == nil {
+				cfg.TLSConfigs[r.Registry] = &authprovider.AuthTLSConfig{RootCAs: []string{caFile}}
+			}
+		}
+	}
+	return authprovider.NewDockerAuthProvider(cfg)
 }
 
 // prepared is a recipe loaded with its lock and plans, ready to give graphs.

@@ -28,8 +28,9 @@ func (g *globalFlags) localDaemon() *daemon.Local {
 // local daemon, started when needed.
 func (g *globalFlags) connect(ctx context.Context) (*client.Client, error) {
 	if g.addr != "" {
-		return daemon.Connect(ctx, g.addr)
+		return daemon.Connect(ctx, g.addr, g.tls)
 	}
+
 	return g.localDaemon().Ensure(ctx, daemonProgress)
 }
 

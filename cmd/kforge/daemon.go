@@ -8,6 +8,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// printWorkers prints a daemon's workers with their cache bounds.
+func printWorkers(cmd *cobra.Command, c *client.Client) error {
+	workers, err := c.ListWorkers(cmd.Context())
+	if err != nil {
+		return err
+	}
+	for _, w := range workers {
+		fmt.Printf("worker:  %s (%s, %d platforms)\n", w.ID, w.Labels["org.mobyproject.buildkit.worker.snapshotter"], len(w.Platforms))
+		if gc := cacheBounds(w.GCPolicy); gc != "" {
+			fmt.Printf("gc:      %s\n", gc)
+		}
+	}
+	return nil
+}
+
 func newDaemonCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "daemon",
@@ -21,9 +36,18 @@ maxUsedSpace, minFreeSpace under [worker.oci]) there.`,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "status",
-		Short: "Say whether the local buildkitd runs, where, and with which workers",
+		Short: "Say whether the local buildkitd (or the one at --addr) runs, where, and with which workers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.addr != "" {
+				c, err := g.connect(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				fmt.Printf("running\naddress: %s\nbuildkit: %s\n", g.addr, buildkitVersion(cmd.Context(), c))
+				return printWorkers(cmd, c)
+			}
 			l := g.localDaemon()
 			pid, running := l.PID()
 			if !running {
@@ -39,17 +63,7 @@ maxUsedSpace, minFreeSpace under [worker.oci]) there.`,
 				return err
 			}
 			defer c.Close()
-			workers, err := c.ListWorkers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			for _, w := range workers {
-				fmt.Printf("worker:  %s (%s, %d platforms)\n", w.ID, w.Labels["org.mobyproject.buildkit.worker.snapshotter"], len(w.Platforms))
-				if gc := cacheBounds(w.GCPolicy); gc != "" {
-					fmt.Printf("gc:      %s\n", gc)
-				}
-			}
-			return nil
+			return printWorkers(cmd, c)
 		},
 	})
 	cmd.AddCommand(&cobra.Command{

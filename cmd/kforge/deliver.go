@@ -123,7 +123,7 @@ func (br *buildRun) run(ctx context.Context) error {
 	var imageLayout string // an environment's image, as BuildKit's OCI tar
 	for i, platform := range platforms {
 		b := br.b
-		b.platform = platform
+		b.platform, b.caFile = platform, br.reg.caFile
 		p, err := b.prepare(br.g)
 		if err != nil {
 			return err

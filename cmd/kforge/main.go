@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kforge/kforge/internal/daemon"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 // globalFlags are the flags every subcommand shares.
 type globalFlags struct {
 	addr     string
+	tls      daemon.TLS
 	progress string
 	stateDir string
 }
@@ -86,8 +88,18 @@ either it starts a local buildkitd of its own and reuses it (see kforge daemon).
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.addr, "addr", os.Getenv("BUILDKIT_HOST"), "BuildKit daemon address (unix://, tcp://, ...); default: $BUILDKIT_HOST, else kforge's own local daemon")
+	root.PersistentFlags().StringVar(&g.tls.CACert, "tlscacert", "", "CA certificate (PEM) that signed the daemon's, for --addr tcp://")
+	root.PersistentFlags().StringVar(&g.tls.Cert, "tlscert", "", "client certificate (PEM) to present to the daemon (mTLS)")
+	root.PersistentFlags().StringVar(&g.tls.Key, "tlskey", "", "key of --tlscert")
+	root.PersistentFlags().StringVar(&g.tls.ServerName, "tlsservername", "", "name the daemon's certificate must carry; default: the host of --addr")
 	root.PersistentFlags().StringVar(&g.progress, "progress", "auto", "progress output: auto, tty, plain, rawjson or quiet")
 	root.PersistentFlags().StringVar(&g.stateDir, "state-dir", "", "state directory of the local daemon (default $KFORGE_STATE_DIR, else ~/.local/state/kforge)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if g.addr == "" && g.tls != (daemon.TLS{}) {
+			return fmt.Errorf("--tlscacert, --tlscert and --tlskey apply to a daemon at tcp://HOST:PORT (--addr); kforge's own local daemon listens on a unix socket")
+		}
+		return nil
+	}
 	root.AddCommand(
 		newLockCommand(g),
 		newBuildCommand(g),

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,20 +205,77 @@ func (l *Local) Stop() (bool, error) {
 	return true, nil
 }
 
-// Connect dials a daemon at addr and checks that it answers.
-func Connect(ctx context.Context, addr string) (*client.Client, error) {
-	c, err := connect(ctx, addr, 10*time.Second)
+// TLS is how kforge proves itself to a daemon at a tcp:// address and
+// checks the daemon, as buildctl's --tlscacert, --tlscert and --tlskey do.
+type TLS struct {
+	CACert     string // PEM file of the CA that signed the daemon's certificate
+	Cert, Key  string // kforge's client certificate and key, for mTLS
+	ServerName string // the name in the daemon's certificate; default: the address's host
+}
+
+func (t TLS) options(addr string) ([]client.ClientOpt, error) {
+	var opts []client.ClientOpt
+	if t.CACert == "" && t.Cert == "" && t.Key == "" {
+		return nil, nil
+	}
+	if !strings.HasPrefix(addr, "tcp://") {
+		return nil, fmt.Errorf("--tlscacert, --tlscert and --tlskey apply to a daemon at tcp://HOST:PORT, not %s", addr)
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		return nil, fmt.Errorf("--tlscert and --tlskey go together: give both, or neither")
+	}
+	for _, f := range []struct{ flag, path string }{{"--tlscacert", t.CACert}, {"--tlscert", t.Cert}, {"--tlskey", t.Key}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.flag, err)
+		}
+	}
+	name := t.ServerName
+	if name == "" {
+		u, err := url.Parse(addr)
+		if err != nil {
+			return nil, fmt.Errorf("daemon address %s: %w", addr, err)
+		}
+		name = u.Hostname()
+	}
+	if t.CACert != "" {
+		opts = append(opts, client.WithServerConfig(name, t.CACert))
+	} else {
+		opts = append(opts, client.WithServerConfigSystem(name))
+	}
+	if t.Cert != "" {
+		opts = append(opts, client.WithCredentials(t.Cert, t.Key))
+	}
+	return opts, nil
+}
+
+// Connect dials a daemon at addr (with TLS when tls names files) and checks
+// that it answers.
+func Connect(ctx context.Context, addr string, tls TLS) (*client.Client, error) {
+	opts, err := tls.options(addr)
 	if err != nil {
-		return nil, fmt.Errorf("BuildKit at %s does not answer: %v", addr, err)
+		return nil, err
+	}
+	c, err := connect(ctx, addr, 10*time.Second, opts...)
+	if err != nil {
+		hint := ""
+		if strings.HasPrefix(addr, "tcp://") && tls.CACert == "" && tls.Cert == "" {
+			hint = "; a daemon on TCP normally wants TLS: give --tlscacert, --tlscert and --tlskey"
+		} else if strings.Contains(err.Error(), "certificate") || strings.Contains(err.Error(), "tls") {
+			hint = "; check that --tlscacert signed the daemon's certificate, and that the daemon's --tlscacert signed --tlscert"
+		}
+		return nil, fmt.Errorf("BuildKit at %s does not answer: %v%s", addr, err, hint)
 	}
 	return c, nil
 }
 
-func connect(ctx context.Context, addr string, wait time.Duration) (*client.Client, error) {
+func connect(ctx context.Context, addr string, wait time.Duration, opts ...client.ClientOpt) (*client.Client, error) {
 	deadline := time.Now().Add(wait)
 	var lastErr error
 	for {
-		c, err := client.New(ctx, addr)
+		c, err := client.New(ctx, addr, opts...)
 		if err == nil {
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			_, err = c.ListWorkers(pctx)

@@ -8,14 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/moby/buildkit/client"
 	bk "github.com/moby/buildkit/client/llb"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
@@ -43,6 +46,9 @@ type Options struct {
 	// FrontendAttrs are the opts the build function reads, as a frontend
 	// reads them from buildx: filename, target, platform.
 	FrontendAttrs map[string]string
+	// Session holds what the daemon asks the client for during the solve:
+	// registry credentials for cache import and export.
+	Session []session.Attachable
 }
 
 // Graph builds the graph to solve; fetches records the fetch steps and says
@@ -237,7 +243,8 @@ func (o Options) stderr() io.Writer {
 }
 
 func solveOnce(ctx context.Context, c *client.Client, fn gwclient.BuildFunc, opt Options) (err error) {
-	so := client.SolveOpt{LocalMounts: opt.LocalMounts, CacheExports: opt.CacheExports, CacheImports: opt.CacheImports, FrontendAttrs: opt.FrontendAttrs}
+	so := client.SolveOpt{LocalMounts: opt.LocalMounts, CacheExports: opt.CacheExports, CacheImports: opt.CacheImports, FrontendAttrs: opt.FrontendAttrs,
+		Session: opt.Session}
 	for _, o := range opt.Outputs {
 		e, err := o.Entry()
 		if err != nil {
@@ -273,14 +280,27 @@ func solveOnce(ctx context.Context, c *client.Client, fn gwclient.BuildFunc, opt
 		return err
 	})
 	var failed []string
+	warned := map[string]bool{}
+	defer func() {
+		if err == nil {
+			for _, w := range slices.Sorted(maps.Keys(warned)) {
+				fmt.Fprintln(opt.stderr(), "kforge: warning:", w)
+			}
+		}
+	}()
 	eg.Go(func() error {
 		defer close(displayCh)
 		streamed := map[string]bool{}
 		for s := range statusCh {
 			for _, v := range s.Vertexes {
-				if v.Error != "" {
-					failed = append(failed, v.Name)
+				if v.Error == "" {
+					continue
 				}
+				if w := cacheWarning(v.Name, v.Error); w != "" {
+					warned[w] = true
+					continue
+				}
+				failed = append(failed, v.Name)
 			}
 			if opt.StreamVertex != "" {
 				s = splitStream(s, opt, streamed)
@@ -297,6 +317,19 @@ func solveOnce(ctx context.Context, c *client.Client, fn gwclient.BuildFunc, opt
 		return &stepError{err: err, failed: failed}
 	}
 	return nil
+}
+
+// cacheWarning says what a failed cache step means for a build that goes on
+// without it: BuildKit builds past a cache it cannot import, and past one it
+// cannot export when the export has ignore-error=true.
+func cacheWarning(vertex, msg string) string {
+	switch {
+	case strings.HasPrefix(vertex, "importing cache manifest from "):
+		return fmt.Sprintf("cache %s could not be imported (%s); built without it", strings.TrimPrefix(vertex, "importing cache manifest from "), msg)
+	case strings.HasPrefix(vertex, "exporting cache to "), strings.Contains(vertex, "cache export"), vertex == "preparing build cache for export":
+		return fmt.Sprintf("the build cache was not exported (%s: %s); the build itself succeeded", vertex, msg)
+	}
+	return ""
 }
 
 // splitStream takes the logs of the streamed step out of a status update and

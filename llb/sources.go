@@ -98,12 +98,16 @@ func (f Fetch) MirrorURL(i int) string {
 	return MirrorURL(f.Mirrors[i], f.Path)
 }
 
-// LocalMirrorURL is where a directory mirror has a file: by its digest, as
-// `kforge mirror sync` lays it out, so that any static HTTP server of the
-// directory serves it. The step names the file itself (bk.Filename).
-func LocalMirrorURL(root, sha string) string {
-	return strings.TrimSuffix(root, "/") + "/sha256/" + sha
-}
+// LocalMirrorURL is where a mirror of pinned files has a file: the mirror's
+// prefix and the file's sha256 hex. A directory mirror, as `kforge mirror
+// sync` lays it out and any static HTTP server serves it, has the prefix
+// ROOT/sha256/ (DirMirrorPrefix); a registry mirror has
+// https://HOST/v2/REPO/blobs/sha256:, the blob of the file's own digest.
+// The step names the file itself (bk.Filename).
+func LocalMirrorURL(prefix, sha string) string { return prefix + sha }
+
+// DirMirrorPrefix is the prefix of a directory mirror served at root.
+func DirMirrorPrefix(root string) string { return strings.TrimSuffix(root, "/") + "/sha256/" }
 
 // MirrorURL joins a mirror root and a path below it; with no path the
 // "mirror" is the file's own URL.
@@ -125,8 +129,10 @@ type Fetches struct {
 	Down map[string]bool
 	// All lists the fetches of the last graph built, in order.
 	All []Fetch
-	// LocalMirror is the URL of a directory mirror served by kforge, tried
-	// before the recipe's mirrors; Offline drops the recipe's mirrors.
+	// LocalMirror is the prefix (LocalMirrorURL) of a mirror of pinned
+	// files, tried before the recipe's mirrors: a directory mirror that
+	// kforge serves, or a registry mirror. Offline drops the recipe's
+	// mirrors.
 	LocalMirror string
 	Offline     bool
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/spf13/cobra"
 	"github.com/tonistiigi/fsutil"
 	orasref "oras.land/oras-go/v2/registry"
@@ -36,9 +38,9 @@ type buildFlags struct {
 	cacheFrom []string
 	mirror    string
 	offline   bool
-	// caFile is the registry CA of --ca-file, which the daemon trusts for
-	// cache registries too.
-	caFile string
+	// reg reaches registries: cache registries (the daemon is given their
+	// credentials and --ca-file) and a registry mirror.
+	reg registryFlags
 }
 
 func (b *buildFlags) register(cmd *cobra.Command) {
@@ -54,35 +56,54 @@ func (b *buildFlags) register(cmd *cobra.Command) {
 // recipe: the recipe file and where pinned files come from.
 func (b *buildFlags) registerSources(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&b.file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
-	cmd.Flags().StringVar(&b.mirror, "mirror", "", "directory mirror (filled by `kforge mirror sync`) tried before the recipe's mirrors for every pinned file")
+	cmd.Flags().StringVar(&b.mirror, "mirror", "", "mirror of pinned files (filled by `kforge mirror sync`), tried before the recipe's mirrors for every pinned file: a directory, or oci://HOST/REPOSITORY, a registry the daemon fetches each file from as a blob by its digest")
 	cmd.Flags().BoolVar(&b.offline, "offline", false, "fetch pinned files only from --mirror, never from the recipe's mirrors")
 	_ = cmd.MarkFlagRequired("file")
 }
 
-// serveMirror starts serving --mirror for the daemon. The daemon fetches
-// from 127.0.0.1, so it must run on this host: kforge's own daemon or one
-// at a unix socket.
-func (b *buildFlags) serveMirror(g *globalFlags, opt *solve.Options) (func(), error) {
+// serveMirror points the daemon at --mirror. A registry mirror is fetched
+// from by the daemon itself, with the registry's answer to kforge's
+// credentials as its Authorization header (a session secret, never part of
+// a step or its cache key). A directory mirror is served on 127.0.0.1, so
+// the daemon must run on this host: kforge's own daemon or one at a unix
+// socket.
+func (b *buildFlags) serveMirror(ctx context.Context, g *globalFlags, opt *solve.Options) (func(), error) {
 	if b.mirror == "" {
 		if b.offline {
-			return nil, fmt.Errorf("--offline needs --mirror DIR: the directory every pinned file is served from")
+			return nil, fmt.Errorf("--offline needs --mirror: the directory or oci://REGISTRY/REPOSITORY every pinned file comes from")
+		}
+		return func() {}, nil
+	}
+	if cache.IsOCIMirror(b.mirror) {
+		client, err := b.reg.client()
+		if err != nil {
+			return nil, err
+		}
+		access, err := client.BlobAccess(ctx, strings.TrimPrefix(b.mirror, cache.OCIScheme))
+		if err != nil {
+			return nil, err
+		}
+		opt.LocalMirror, opt.Offline = access.Prefix, b.offline
+		if access.Authorization != "" {
+			opt.Session = append(opt.Session, secretsprovider.FromMap(map[string][]byte{
+				httpAuthSecretPrefix + access.Host: []byte(access.Authorization)}))
 		}
 		return func() {}, nil
 	}
 	if g.addr != "" && !strings.HasPrefix(g.addr, "unix://") {
-		return nil, fmt.Errorf("--mirror serves the directory on 127.0.0.1, which the daemon at %s cannot reach: use kforge's local daemon or a unix socket, or serve the directory over HTTP and list it in the recipe's mirrors", g.addr)
+		return nil, fmt.Errorf("--mirror %s is served on 127.0.0.1, which the daemon at %s cannot reach: push it to a registry with `kforge mirror sync -f RECIPE oci://REGISTRY/REPOSITORY` and build with --mirror oci://REGISTRY/REPOSITORY, or use kforge's local daemon", b.mirror, g.addr)
 	}
 	srv, err := cache.Serve(b.mirror)
 	if err != nil {
 		return nil, err
 	}
-	opt.LocalMirror, opt.Offline = srv.URL, b.offline
+	opt.LocalMirror, opt.Offline = kllb.DirMirrorPrefix(srv.URL), b.offline
 	return func() { srv.Close() }, nil
 }
 
 // solveOptions are the options every solve of build and run shares. The
 // returned stop ends what they started (the --mirror server).
-func (b *buildFlags) solveOptions(g *globalFlags, p *prepared) (opt solve.Options, stop func(), err error) {
+func (b *buildFlags) solveOptions(ctx context.Context, g *globalFlags, p *prepared) (opt solve.Options, stop func(), err error) {
 	opt = solve.Options{Progress: g.progress, LocalMounts: p.localMounts()}
 	for _, spec := range b.cacheTo {
 		e, err := cache.ParseOption(spec, true)
@@ -99,11 +120,16 @@ func (b *buildFlags) solveOptions(g *globalFlags, p *prepared) (opt solve.Option
 		opt.CacheImports = append(opt.CacheImports, e)
 	}
 	if len(opt.CacheExports)+len(opt.CacheImports) > 0 {
-		opt.Session = append(opt.Session, registryAuth(b.caFile, append(opt.CacheExports, opt.CacheImports...)))
+		opt.Session = append(opt.Session, registryAuth(b.reg.caFile, append(opt.CacheExports, opt.CacheImports...)))
 	}
-	stop, err = b.serveMirror(g, &opt)
+	stop, err = b.serveMirror(ctx, g, &opt)
 	return opt, stop, err
 }
+
+// httpAuthSecretPrefix names the session secret BuildKit reads the
+// Authorization header of an HTTP fetch from, for fetches whose step names
+// no secret of its own: HTTP_AUTH_HEADER_<host>.
+const httpAuthSecretPrefix = "HTTP_AUTH_HEADER_"
 
 // registryAuth lets the daemon reach cache registries as kforge would:
 // with the docker config's credentials (helpers included), and trusting
@@ -309,7 +335,7 @@ from the cache: CMD runs every time.`,
 			}
 			defer c.Close()
 			name := fmt.Sprintf("run %q", args)
-			opt, stop, err := b.solveOptions(g, p)
+			opt, stop, err := b.solveOptions(cmd.Context(), g, p)
 			if err != nil {
 				return err
 			}

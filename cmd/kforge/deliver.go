@@ -123,7 +123,7 @@ func (br *buildRun) run(ctx context.Context) error {
 	var imageLayout string // an environment's image, as BuildKit's OCI tar
 	for i, platform := range platforms {
 		b := br.b
-		b.platform, b.caFile = platform, br.reg.caFile
+		b.platform, b.reg = platform, br.reg
 		p, err := b.prepare(br.g)
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func (br *buildRun) run(ctx context.Context) error {
 			}
 		}
 		imageBuild = described
-		opt, stop, err := b.solveOptions(br.g, p)
+		opt, stop, err := b.solveOptions(ctx, br.g, p)
 		if err != nil {
 			return err
 		}

@@ -112,3 +112,82 @@ func TestKataAgentRecipeFailsAtTheFetch(t *testing.T) {
 		}
 	}
 }
+
+// trustingEnv is an environment whose programs (kforge and the daemon it
+// starts) trust the system's roots and the test registry's CA: what a farm
+// does by installing its registry's CA on its build nodes.
+func trustingEnv(t *testing.T, reg *testRegistry) []string {
+	t.Helper()
+	system, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(reg.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(bundle, append(system, ca...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return append(reg.env(), "SSL_CERT_FILE="+bundle)
+}
+
+// TestMirrorSyncToARegistryThenBuild keeps the pinned files of an
+// environment in a registry, anonymous and authenticated: a fresh daemon
+// builds the environment from it with --offline, fetching every file as a
+// blob by its digest. A file the registry lacks is named with the mirror.
+func TestMirrorSyncToARegistryThenBuild(t *testing.T) {
+	e2e(t)
+	p := guestFixture.get(t)
+	plain, secure := plainRegistry(t), sharedRegistry(t)
+	for _, tc := range []struct {
+		name   string
+		mirror string
+		env    []string
+	}{
+		{"anonymous", "oci://" + plain.Host + "/kforge/mirror", nil},
+		{"authenticated", "oci://" + secure.Host + "/kforge/mirror", trustingEnv(t, secure)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustKforge(t, tc.env, "mirror", "sync", "-f", p, "--target", "guest", tc.mirror)
+			m := regexp.MustCompile(`(\d+) fetched, (\d+) already there, 0 missing`).FindStringSubmatch(r.stderr)
+			if m == nil || m[1] == "0" {
+				t.Fatalf("sync pushed nothing:\n%s", lastLines(r.stderr, 5))
+			}
+			r = mustKforge(t, tc.env, "mirror", "sync", "-f", p, "--target", "guest", tc.mirror)
+			if !strings.Contains(r.stderr, " 0 fetched, "+m[1]+" already there") {
+				t.Errorf("a second sync pushed again:\n%s", lastLines(r.stderr, 3))
+			}
+			env := append([]string{"KFORGE_STATE_DIR=" + t.TempDir()}, tc.env...)
+			t.Cleanup(func() { kforge(t, env, "daemon", "stop") })
+			out := filepath.Join(t.TempDir(), "out")
+			r = kforge(t, env, "build", "-f", p, "--target", "guest", "--progress", "plain", "--mirror", tc.mirror, "--offline", "-o", "type=local,dest="+out)
+			if r.code != 0 {
+				t.Fatalf("build from the registry mirror failed:\n%s", lastLines(r.stderr, 30))
+			}
+			if !strings.Contains(r.stderr, "/v2/kforge/mirror/blobs/sha256:") {
+				t.Errorf("the build fetched nothing from the registry:\n%s", lastLines(r.stderr, 10))
+			}
+			if _, err := os.Stat(filepath.Join(out, "usr", "lib", "x86_64-linux-gnu", "libseccomp.so.2")); err != nil {
+				t.Errorf("the environment lacks libseccomp: %v", err)
+			}
+		})
+	}
+	t.Run("a file the mirror lacks", func(t *testing.T) {
+		mirror := "oci://" + plain.Host + "/kforge/mirror"
+		env := []string{"KFORGE_STATE_DIR=" + t.TempDir()}
+		t.Cleanup(func() { kforge(t, env, "daemon", "stop") })
+		out := filepath.Join(t.TempDir(), "out")
+		r := kforge(t, env, "build", "-f", p, "--target", "tools", "--progress", "plain", "--mirror", mirror, "--offline", "-o", "type=local,dest="+out)
+		if r.code == 0 {
+			t.Fatal("a build needing files the mirror lacks succeeded")
+		}
+		for _, w := range []string{"is not on any mirror", plain.Host + "/v2/kforge/mirror/blobs/sha256:", "kforge mirror sync"} {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("error lacks %q:\n%s", w, lastLines(r.stderr, 12))
+			}
+		}
+		noPath(t, out)
+	})
+}

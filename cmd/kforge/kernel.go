@@ -39,7 +39,7 @@ outside the allow-list did not land.`,
 			if plan == nil {
 				return fmt.Errorf("%q is not a kernel of %s", b.target, b.file)
 			}
-			opt, stop, err := b.solveOptions(g, p)
+			opt, stop, err := b.solveOptions(cmd.Context(), g, p)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bk "github.com/moby/buildkit/client/llb"
@@ -19,14 +20,15 @@ import (
 func newMirrorCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mirror",
-		Short: "Keep the pinned inputs of recipes in a directory mirror",
+		Short: "Keep the pinned inputs of recipes in a directory or registry mirror",
 	}
 	var file string
 	var targets []string
 	var rustup bool
+	var reg registryFlags
 	sync := &cobra.Command{
-		Use:   "sync -f RECIPE DIR",
-		Short: "Copy every pinned input of a recipe into a directory mirror",
+		Use:   "sync -f RECIPE DIR | oci://REGISTRY/REPOSITORY",
+		Short: "Copy every pinned input of a recipe into a directory or registry mirror",
 		Long: `sync copies every file the recipe's graphs fetch (the .debs of its
 package sets, kernel sources, Rust toolchains, source and vendor tarballs)
 into DIR, by sha256: DIR/sha256/<hex>, listed in DIR/index.json. Each file is
@@ -35,6 +37,14 @@ files already in DIR are kept. Run it where the mirrors are reachable, carry
 DIR to the build farm, and build there with no network:
 
   kforge build -f RECIPE --target T --mirror DIR --offline -o type=local,dest=OUT
+
+With oci://REGISTRY/REPOSITORY, each file becomes a blob of that repository
+under its own sha256, referenced by a manifest tagged file-<hex> so that the
+registry's garbage collection keeps it. Credentials come from the docker
+config, as for kforge push. Build from it with the daemon fetching each blob
+by digest, and nothing else reached:
+
+  kforge build -f RECIPE --target T --mirror oci://REGISTRY/REPOSITORY --offline
 
 A file no mirror serves is named at the end and sync exits 1; the rest of
 the mirror is still written.
@@ -52,8 +62,28 @@ tarball per component), for teams that keep rustup:
 			}
 			errOut := cmd.ErrOrStderr()
 			fmt.Fprintf(errOut, "kforge: %d pinned files in %s\n", len(files), file)
-			res, err := cache.Sync(cmd.Context(), args[0], files, func(msg string) { fmt.Fprintln(errOut, "fetch", msg) })
-			if err != nil {
+			progress := func(msg string) { fmt.Fprintln(errOut, "fetch", msg) }
+			var res cache.SyncResult
+			if cache.IsOCIMirror(args[0]) {
+				if rustup {
+					return fmt.Errorf("--rustup lays out a directory; give a DIR, not %s", args[0])
+				}
+				client, err := reg.client()
+				if err != nil {
+					return err
+				}
+				ref := strings.TrimPrefix(args[0], cache.OCIScheme)
+				repo, r, err := client.Repository(cmd.Context(), ref)
+				if err != nil {
+					return err
+				}
+				if r.Reference != "" {
+					return fmt.Errorf("%s names a tag or digest; a registry mirror is a repository: oci://REGISTRY/REPOSITORY", args[0])
+				}
+				if res, err = cache.SyncOCI(cmd.Context(), repo, files, progress); err != nil {
+					return client.Explain(r.Registry, err)
+				}
+			} else if res, err = cache.Sync(cmd.Context(), args[0], files, progress); err != nil {
 				return err
 			}
 			fmt.Fprintf(errOut, "kforge: %s: %d fetched, %d already there, %d missing\n", args[0], res.Fetched, res.Kept, len(res.Missing))
@@ -71,6 +101,7 @@ tarball per component), for teams that keep rustup:
 	}
 	sync.Flags().StringVarP(&file, "file", "f", "", "recipe file (YAML); its lock is read from beside it")
 	sync.Flags().StringArrayVar(&targets, "target", nil, "target whose inputs to copy (repeatable); default: every target")
+	reg.register(sync)
 	sync.Flags().BoolVar(&rustup, "rustup", false, "also lay the Rust dist tarballs out as a rustup dist server in DIR/rustup")
 	_ = sync.MarkFlagRequired("file")
 	cmd.AddCommand(sync)

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	kllb "github.com/kforge/kforge/llb"
 )
 
 // Build args kforge reads. Everything else a recipe needs is in the recipe
@@ -62,7 +64,7 @@ func parseArgs(args map[string]string) (settings, error) {
 			if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
 				return s, fmt.Errorf("build arg %s=%q: give the mirror's http:// or https:// URL", k, v)
 			}
-			s.mirror = strings.TrimSuffix(v, "/")
+			s.mirror = kllb.DirMirrorPrefix(v)
 		case k == ArgOffline:
 			b, err := strconv.ParseBool(v)
 			if err != nil {

@@ -20,7 +20,7 @@ func TestBuildArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.mirror != "http://mirror.farm/kforge" || !s.offline {
+	if s.mirror != "http://mirror.farm/kforge/sha256/" || !s.offline {
 		t.Errorf("settings %+v", s)
 	}
 	for args, want := range map[*map[string]string]string{

@@ -26,8 +26,9 @@ DEB_DEPS := runc debian-archive-keyring qemu-system-x86 ca-certificates
 # kforge's merge gives the same .config; patchelf for the dist-format
 # toolchain a test assembles; unshare and ip for a build with no network;
 # e2fsprogs, fdisk and parted to check the image writers against the tools;
-# podman, a real container runtime for container images.
-TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux iproute2 e2fsprogs fdisk parted podman
+# podman, a real container runtime for container images; tinyproxy, a real
+# proxy for the proxied farm's tests.
+TEST_DEB_DEPS := flex bison bc gcc libc6-dev make xz-utils patchelf util-linux iproute2 e2fsprogs fdisk parted podman tinyproxy
 deps:
 	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_DEPS)"
 

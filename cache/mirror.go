@@ -16,6 +16,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kforge/kforge/internal/proxy"
 )
 
 // A directory mirror keeps every pinned file of a recipe by its digest:
@@ -75,7 +77,7 @@ func Sync(ctx context.Context, dir string, files []File, progress func(string)) 
 				failures = nil
 				break
 			}
-			failures = append(failures, fmt.Sprintf("%s: %v", u, err))
+			failures = append(failures, proxy.Explain(u, fmt.Sprintf("%s: %v", u, err)))
 		}
 		if failures != nil {
 			res.Missing = append(res.Missing, fmt.Errorf("%s (sha256 %s) is not on any mirror:\n    %s", f.Name, f.SHA256, strings.Join(failures, "\n    ")))

@@ -14,6 +14,8 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/kforge/kforge/internal/proxy"
 )
 
 // A registry mirror keeps every pinned file as a blob of one repository,
@@ -96,7 +98,7 @@ func fetchAndPush(ctx context.Context, client *http.Client, repo *remote.Reposit
 			failures = nil
 			break
 		}
-		failures = append(failures, fmt.Sprintf("%s: %v", u, err))
+		failures = append(failures, proxy.Explain(u, fmt.Sprintf("%s: %v", u, err)))
 	}
 	if failures != nil {
 		return 0, &missingFile{fmt.Sprintf("%s (sha256 %s) is not on any mirror:\n    %s", f.Name, f.SHA256, strings.Join(failures, "\n    "))}

@@ -122,6 +122,9 @@ func (b *buildFlags) solveOptions(ctx context.Context, g *globalFlags, p *prepar
 	if len(opt.CacheExports)+len(opt.CacheImports) > 0 {
 		opt.Session = append(opt.Session, registryAuth(b.reg.caFile, append(opt.CacheExports, opt.CacheImports...)))
 	}
+	if g.addr == "" {
+		opt.Proxy = g.localDaemon().StartedProxy()
+	}
 	stop, err = b.serveMirror(ctx, g, &opt)
 	return opt, stop, err
 }

@@ -103,6 +103,9 @@ func (l *Local) Ensure(ctx context.Context, progress func(string)) (*client.Clie
 	if _, running := l.PID(); running {
 		c, err := connect(ctx, l.Address(), 10*time.Second)
 		if err == nil {
+			if msg := l.proxyMismatch(); msg != "" && progress != nil {
+				progress("warning: " + msg)
+			}
 			return c, nil
 		}
 		return nil, fmt.Errorf("the kforge buildkitd is running but does not answer on %s: %v; see %s, or run `kforge daemon stop`", l.Address(), err, l.LogPath())
@@ -155,12 +158,19 @@ func (l *Local) start(progress func(string)) error {
 	// reused by the next one.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if progress != nil {
-		progress(fmt.Sprintf("starting buildkitd (state and log in %s)", l.Dir))
+		msg := fmt.Sprintf("starting buildkitd (state and log in %s)", l.Dir)
+		if env := ProxyEnv(); env != "" {
+			msg += "; it fetches through " + strings.Join(strings.Fields(env), " ")
+		}
+		progress(msg)
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", bin, err)
 	}
 	if err := os.WriteFile(l.pidPath(), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := l.recordProxy(); err != nil {
 		return err
 	}
 	exited := make(chan error, 1)

@@ -46,6 +46,9 @@ type Options struct {
 	// FrontendAttrs are the opts the build function reads, as a frontend
 	// reads them from buildx: filename, target, platform.
 	FrontendAttrs map[string]string
+	// Proxy is the proxy environment the daemon fetches through, when kforge
+	// knows it (its own daemon), named in fetch errors.
+	Proxy string
 	// Session holds what the daemon asks the client for during the solve:
 	// registry credentials for cache import and export.
 	Session []session.Attachable
@@ -111,11 +114,11 @@ func RunBuild(ctx context.Context, c *client.Client, build Build, opt Options) e
 			}
 			return err
 		}
-		mirrorFailures = append(mirrorFailures, describeFetchError(f, err))
+		mirrorFailures = append(mirrorFailures, describeFetchError(f, err, opt.Proxy))
 		if f.Choice+1 >= len(f.Mirrors) {
 			return &FetchError{File: f.Display(), SHA256: f.SHA256, Failures: mirrorFailures, Local: f.Local}
 		}
-		fmt.Fprintf(opt.stderr(), "kforge: %s; trying the next mirror\n", describeFetchError(f, err))
+		fmt.Fprintf(opt.stderr(), "kforge: %s; trying the next mirror\n", describeFetchError(f, err, opt.Proxy))
 		fetches.Skip[f.SHA256] = f.Choice + 1
 		if mirrorUnreachable(err) {
 			fetches.Down[f.Mirrors[f.Choice]] = true
@@ -149,7 +152,7 @@ func (e *FetchError) Error() string {
 		"re-resolve the lock with `kforge lock -f <recipe>`, or serve the locked file from a mirror of your own " +
 		"(`kforge mirror sync -f <recipe> DIR` where the network is reachable, then `kforge build --mirror DIR`)."
 	if e.Local {
-		hint = "Copy it into the mirror directory with `kforge mirror sync -f <recipe> DIR` where its mirrors are reachable."
+		hint = "Copy it into the mirror with `kforge mirror sync -f <recipe> DIR` (or oci://REGISTRY/REPOSITORY) where its mirrors are reachable."
 	}
 	return fmt.Sprintf("%s (sha256 %s) is not on any mirror:\n  %s\n%s", e.File, e.SHA256, strings.Join(e.Failures, "\n  "), hint)
 }
@@ -209,7 +212,7 @@ func failedFetch(err error, fetches []kllb.Fetch) (kllb.Fetch, bool) {
 	return kllb.Fetch{}, false
 }
 
-func describeFetchError(f kllb.Fetch, err error) string {
+func describeFetchError(f kllb.Fetch, err error, proxy string) string {
 	if got, want, ok := mismatch(err); ok {
 		msg := fmt.Sprintf("mirror %s served %s with %s, but the lock pins %s", f.Mirrors[f.Choice], f.Display(), got, want)
 		if got == emptyDigest {
@@ -217,7 +220,11 @@ func describeFetchError(f kllb.Fetch, err error) string {
 		}
 		return msg
 	}
-	return fmt.Sprintf("mirror %s could not serve %s: %v", f.Mirrors[f.Choice], f.Display(), rootCause(err))
+	msg := fmt.Sprintf("mirror %s could not serve %s: %v", f.Mirrors[f.Choice], f.Display(), rootCause(err))
+	if proxy != "" && !(f.Local && strings.Contains(f.URL(), "://127.0.0.1")) {
+		msg += " (the daemon fetches through " + strings.Join(strings.Fields(proxy), " ") + ")"
+	}
+	return msg
 }
 
 func rootCause(err error) string {

@@ -8,11 +8,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kforge/kforge/internal/proxy"
 )
 
 // fetcher gets files from the first mirror that has them.
@@ -54,11 +57,11 @@ func (f *fetcher) getURL(ctx context.Context, url string) ([]byte, error) {
 	}
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", url, err)
+		return nil, errors.New(proxy.Explain(url, fmt.Sprintf("%s: %v", url, err)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: HTTP %s", url, resp.Status)
+		return nil, errors.New(proxy.Explain(url, fmt.Sprintf("%s: HTTP %s", url, resp.Status)))
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {

@@ -140,8 +140,10 @@ unit:
 # and initrd assembly against mkfs.ext4 -d and cpio, and the image's push
 # and pull against oras through a Distribution registry, and a no-op rebuild
 # through docker buildx and the frontend against kforge build, and
-# kata_tsn_image against debootstrap plus apt-get install of its packages.
-# BENCH=environment, kernel, agent, guest, registry, frontend or tsn runs one suite.
+# kata_tsn_image against debootstrap plus apt-get install of its packages,
+# and a farm's second node building the test guest from the first node's
+# registry cache against the first node's cold build.
+# BENCH=environment, kernel, agent, guest, registry, frontend, farm or tsn runs one suite.
 BENCH ?= all
 bench: deps build $(BIN)/registry $(BIN)/oras $(BIN)/docker-buildx
 	$(GO) run ./bench -suite $(BENCH) -kforge $(CURDIR)/$(KFORGE) -buildkitd $(CURDIR)/$(BIN)/buildkitd \

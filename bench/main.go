@@ -35,7 +35,7 @@ func main() {
 	orasBin := flag.String("oras", "bin/oras", "oras binary, the registry suite's baseline")
 	buildxBin := flag.String("buildx", "bin/docker-buildx", "docker buildx plugin binary, for the frontend suite")
 	tsnRecipe := flag.String("tsn-recipe", "recipes/kata-tsn.yaml", "recipe with kata_tsn_image, for the tsn suite")
-	suite := flag.String("suite", "all", "what to measure: environment, kernel, agent, guest, registry, frontend, tsn or all")
+	suite := flag.String("suite", "all", "what to measure: environment, kernel, agent, guest, registry, frontend, farm, tsn or all")
 	flag.Parse()
 	var err error
 	if *suite == "all" || *suite == "environment" {
@@ -55,6 +55,9 @@ func main() {
 	}
 	if err == nil && (*suite == "all" || *suite == "frontend") {
 		err = runFrontend(*kforge, *buildkitd, *fixtures, *registryBin, *buildxBin)
+	}
+	if err == nil && (*suite == "all" || *suite == "farm") {
+		err = runFarm(*kforge, *buildkitd, *fixtures, *registryBin)
 	}
 	if err == nil && (*suite == "all" || *suite == "tsn") {
 		err = runTSN(*kforge, *buildkitd, *tsnRecipe)

@@ -202,6 +202,21 @@ cd %[2]s && python3 %[3]s/config-report.py Kconfig %[3]s/plan.json
 	).AddMount(cfgDir, bk.Scratch())
 }
 
+// objectTreeID names the persistent object tree of a kernel: by its pinned
+// source and architecture. A kernel with patches, or with a source inside
+// the recipe's directory (not pinned by digest), keeps a tree of its own:
+// make tells changed sources by their times, and a patched file's time
+// says nothing about which patches the tree's objects were built from.
+func objectTreeID(p *recipes.KernelPlan) string {
+	src := "kernel-" + p.Name
+	if sha := p.Source.Source.SHA256; sha != "" && len(p.Patches) == 0 {
+		src = "source-" + sha[:16]
+	} else if sha != "" {
+		src += "-source-" + sha[:16]
+	}
+	return "kforge-kernel-" + src + "-" + p.Kernel.ArchOrDefault()
+}
+
 // KernelBuildTimestamp is the build time the kernel records, from the
 // recipe's SOURCE_DATE_EPOCH, in the form `date` prints.
 func KernelBuildTimestamp(epoch int64) string {
@@ -209,8 +224,12 @@ func KernelBuildTimestamp(epoch int64) string {
 }
 
 // KernelCompile compiles the configured kernel in a persistent object tree
-// (a cache mount per kernel and architecture, so that changing one option
-// rebuilds only what depends on it) and installs it under Kata's names.
+// and installs it under Kata's names. The tree is a cache mount per kernel
+// source and architecture (objectTreeID): changing one option rebuilds only
+// what depends on it, and kernels of one source with other configurations
+// (the Kata kernel and the TSN kernel on linux-source-6.12) share the
+// objects their configurations agree on, since make rebuilds exactly what
+// the changed options touch.
 func KernelCompile(p *recipes.KernelPlan, src, cfg, builder bk.State, ctx Contexts) bk.State {
 	ka := kernelArch[p.Kernel.ArchOrDefault()]
 	cv := p.Kernel.ConfigVersionOrDefault()
@@ -235,7 +254,7 @@ touch -h -d @%[3]d %[9]s/*
 		bk.Args([]string{"/bin/sh", "-c", script}),
 		bk.AddMount(srcDir, src, bk.Readonly),
 		bk.AddMount(cfgDir, cfg, bk.Readonly),
-		bk.AddMount(buildDir, bk.Scratch(), bk.AsPersistentCacheDir("kforge-kernel-"+p.Name+"-"+p.Kernel.ArchOrDefault(), bk.CacheMountLocked)),
+		bk.AddMount(buildDir, bk.Scratch(), bk.AsPersistentCacheDir(objectTreeID(p), bk.CacheMountLocked)),
 		bk.Network(bk.NetModeNone),
 		ctx.at("$.kernels."+p.Name),
 		bk.WithCustomName(fmt.Sprintf("[%s] compile %s for %s", p.Name, ka.image, p.Kernel.ArchOrDefault())),

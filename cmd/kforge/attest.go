@@ -132,6 +132,16 @@ type attachment struct {
 	build   *attest.Build
 }
 
+// attachImage records an image's manifest for attaching, once.
+func (br *buildRun) attachImage(manifest ocispec.Descriptor) {
+	if br.imageBuild == nil || len(br.attachments) > 0 {
+		return
+	}
+	build := *br.imageBuild
+	build.Outputs = []attest.Output{imageOutput(br.b.target, manifest)}
+	br.attachments = append(br.attachments, attachment{manifest, &build})
+}
+
 // attachAll pushes the documents of every manifest the build made as
 // referrers of that manifest in ref's repository.
 func (br *buildRun) attachAll(ctx context.Context, ref string) error {
@@ -284,7 +294,13 @@ func verifyRef(ctx context.Context, w io.Writer, f *artifactFlags, ref, file, ta
 		}
 		target = st.Target
 	}
-	want, recipeSHA, lockSHA, err := lockInputs(file, target, f.platform)
+	// The inputs of a kernel depend on its architecture: take the one of
+	// the manifest that was chosen.
+	platform := f.platform
+	if platform == "" && s.artifact != nil {
+		platform = s.artifact.Platform()
+	}
+	want, recipeSHA, lockSHA, err := lockInputs(file, target, platform)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/docker/cli/cli/config"
-	"github.com/moby/buildkit/client"
 	bk "github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
 	gwclient "github.com/moby/buildkit/frontend/gateway/client"
@@ -19,7 +18,6 @@ import (
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/spf13/cobra"
 	"github.com/tonistiigi/fsutil"
-	orasref "oras.land/oras-go/v2/registry"
 
 	"github.com/kforge/kforge/cache"
 	"github.com/kforge/kforge/frontends/gateway"
@@ -120,7 +118,7 @@ func (b *buildFlags) solveOptions(ctx context.Context, g *globalFlags, p *prepar
 		opt.CacheImports = append(opt.CacheImports, e)
 	}
 	if len(opt.CacheExports)+len(opt.CacheImports) > 0 {
-		opt.Session = append(opt.Session, registryAuth(b.reg.caFile, append(opt.CacheExports, opt.CacheImports...)))
+		opt.Session = append(opt.Session, registryAuth())
 	}
 	if g.addr == "" {
 		opt.Proxy = g.localDaemon().StartedProxy()
@@ -134,20 +132,14 @@ func (b *buildFlags) solveOptions(ctx context.Context, g *globalFlags, p *prepar
 // no secret of its own: HTTP_AUTH_HEADER_<host>.
 const httpAuthSecretPrefix = "HTTP_AUTH_HEADER_"
 
-// registryAuth lets the daemon reach cache registries as kforge would:
-// with the docker config's credentials (helpers included), and trusting
-// --ca-file for the registries the cache options name.
-func registryAuth(caFile string, entries []client.CacheOptionsEntry) session.Attachable {
-	cfg := authprovider.DockerAuthProviderConfig{AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(os.Stderr))}
-	if caFile != "" {
-		cfg.TLSConfigs = map[string]*authprovider.AuthTLSConfig{}
-		for _, e := range entries {
-			if r, err := orasref.ParseReference(e.Attrs["ref"]); err == nil {
-				cfg.TLSConfigs[r.Registry] = &authprovider.AuthTLSConfig{RootCAs: []string{caFile}}
-			}
-		}
-	}
-	return authprovider.NewDockerAuthProvider(cfg)
+// registryAuth gives the daemon the docker config's credentials (helpers
+// included) for the cache registries it reaches. The registry's TLS is the
+// daemon's own business: it trusts its system roots and the CAs of its
+// buildkitd.toml ([registry."HOST"] ca = [...]), and speaks plain HTTP to a
+// registry on 127.0.0.1.
+func registryAuth() session.Attachable {
+	return authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(os.Stderr))})
 }
 
 // prepared is a recipe loaded with its lock and plans, ready to give graphs.

@@ -47,8 +47,11 @@ type buildRun struct {
 	// attachments are the pushed manifests with what their SBOM and
 	// provenance say, once they are known.
 	attachments []attachment
-	stdout      io.Writer
-	stderr      io.Writer
+	// imageBuild is what the documents of an image say, before its
+	// manifest is known.
+	imageBuild *attest.Build
+	stdout     io.Writer
+	stderr     io.Writer
 }
 
 func (br *buildRun) run(ctx context.Context) error {
@@ -117,7 +120,6 @@ func (br *buildRun) run(ctx context.Context) error {
 	}
 
 	staging := artifact.NewStaging()
-	var imageBuild *attest.Build
 	var manifests []ocispec.Descriptor
 	var meta artifact.Meta
 	var imageLayout string // an environment's image, as BuildKit's OCI tar
@@ -134,7 +136,7 @@ func (br *buildRun) run(ctx context.Context) error {
 				return err
 			}
 		}
-		imageBuild = described
+		br.imageBuild = described
 		opt, stop, err := b.solveOptions(ctx, br.g, p)
 		if err != nil {
 			return err
@@ -212,11 +214,7 @@ func (br *buildRun) run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if imageBuild != nil && len(br.attachments) == 0 {
-				build := *imageBuild
-				build.Outputs = []attest.Output{imageOutput(br.b.target, root)}
-				br.attachments = append(br.attachments, attachment{root, &build})
-			}
+			br.attachImage(root)
 		}
 		if o.Type == "registry" {
 			if err := br.attachAll(ctx, o.Name()); err != nil {

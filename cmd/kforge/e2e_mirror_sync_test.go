@@ -113,26 +113,6 @@ func TestKataAgentRecipeFailsAtTheFetch(t *testing.T) {
 	}
 }
 
-// trustingEnv is an environment whose programs (kforge and the daemon it
-// starts) trust the system's roots and the test registry's CA: what a farm
-// does by installing its registry's CA on its build nodes.
-func trustingEnv(t *testing.T, reg *testRegistry) []string {
-	t.Helper()
-	system, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := os.ReadFile(reg.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle := filepath.Join(t.TempDir(), "roots.pem")
-	if err := os.WriteFile(bundle, append(system, ca...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return append(reg.env(), "SSL_CERT_FILE="+bundle)
-}
-
 // TestMirrorSyncToARegistryThenBuild keeps the pinned files of an
 // environment in a registry, anonymous and authenticated: a fresh daemon
 // builds the environment from it with --offline, fetching every file as a
@@ -140,14 +120,14 @@ func trustingEnv(t *testing.T, reg *testRegistry) []string {
 func TestMirrorSyncToARegistryThenBuild(t *testing.T) {
 	e2e(t)
 	p := guestFixture.get(t)
-	plain, secure := plainRegistry(t), sharedRegistry(t)
+	plain, secure := plainRegistry(t), farmRegistry(t)
 	for _, tc := range []struct {
 		name   string
 		mirror string
 		env    []string
 	}{
 		{"anonymous", "oci://" + plain.Host + "/kforge/mirror", nil},
-		{"authenticated", "oci://" + secure.Host + "/kforge/mirror", trustingEnv(t, secure)},
+		{"authenticated", "oci://" + secure.Host + "/kforge/mirror", secure.env()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := mustKforge(t, tc.env, "mirror", "sync", "-f", p, "--target", "guest", tc.mirror)

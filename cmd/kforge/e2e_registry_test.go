@@ -58,13 +58,23 @@ var (
 	plainOnce sync.Once
 	plainRun  *testRegistry
 	plainErr  error
+	// The farm's: plain HTTP on 127.0.0.1 with htpasswd auth. BuildKit
+	// reaches a registry on 127.0.0.1 over plain HTTP unless its config
+	// says otherwise, so the daemon's own cache and mirror fetches use this
+	// one, with the docker config's credentials.
+	farmOnce sync.Once
+	farmRun  *testRegistry
+	farmErr  error
 )
+
+// registryMode is how a test registry is served.
+type registryMode struct{ tls, auth bool }
 
 // sharedRegistry returns the registry of this test binary, started on the
 // first call.
 func sharedRegistry(t *testing.T) *testRegistry {
 	t.Helper()
-	registryOnce.Do(func() { registryRun, registryErr = startRegistry(false) })
+	registryOnce.Do(func() { registryRun, registryErr = startRegistry(registryMode{tls: true, auth: true}) })
 	if registryErr != nil {
 		t.Fatal(registryErr)
 	}
@@ -75,17 +85,28 @@ func sharedRegistry(t *testing.T) *testRegistry {
 // first call.
 func plainRegistry(t *testing.T) *testRegistry {
 	t.Helper()
-	plainOnce.Do(func() { plainRun, plainErr = startRegistry(true) })
+	plainOnce.Do(func() { plainRun, plainErr = startRegistry(registryMode{}) })
 	if plainErr != nil {
 		t.Fatal(plainErr)
 	}
 	return plainRun
 }
 
+// farmRegistry returns the plain-HTTP registry with auth, started on the
+// first call.
+func farmRegistry(t *testing.T) *testRegistry {
+	t.Helper()
+	farmOnce.Do(func() { farmRun, farmErr = startRegistry(registryMode{auth: true}) })
+	if farmErr != nil {
+		t.Fatal(farmErr)
+	}
+	return farmRun
+}
+
 // stopRegistries stops the shared registry, if one was started, and removes
 // its files.
 func stopRegistries() {
-	for _, r := range []*testRegistry{registryRun, plainRun} {
+	for _, r := range []*testRegistry{registryRun, plainRun, farmRun} {
 		if r == nil {
 			continue
 		}
@@ -95,7 +116,7 @@ func stopRegistries() {
 	}
 }
 
-func startRegistry(plain bool) (*testRegistry, error) {
+func startRegistry(mode registryMode) (*testRegistry, error) {
 	bin := os.Getenv("KFORGE_TEST_REGISTRY")
 	if bin == "" {
 		bin = filepath.Join(repoRoot, "bin", "registry")
@@ -107,7 +128,7 @@ func startRegistry(plain bool) (*testRegistry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := setUpRegistry(bin, dir, plain)
+	r, err := setUpRegistry(bin, dir, mode)
 	if err != nil {
 		if r != nil && r.exited != nil {
 			r.cmd.Process.Kill()
@@ -119,7 +140,7 @@ func startRegistry(plain bool) (*testRegistry, error) {
 	return r, nil
 }
 
-func setUpRegistry(bin, dir string, plain bool) (*testRegistry, error) {
+func setUpRegistry(bin, dir string, mode registryMode) (*testRegistry, error) {
 	r := &testRegistry{
 		Root:         filepath.Join(dir, "storage"),
 		DockerConfig: filepath.Join(dir, "docker"),
@@ -173,18 +194,15 @@ storage:
 http:
   addr: %q
   secret: %q
-  tls:
-    certificate: %q
-    key: %q
-auth:
-  htpasswd:
-    realm: kforge-test
-    path: %q
-`, r.Root, r.Host, randomHex(16), certFile, keyFile, htpasswd)
-	scheme, ready := "https", http.StatusUnauthorized
-	if plain {
-		config = config[:strings.Index(config, "  tls:")]
-		scheme, ready = "http", http.StatusOK
+`, r.Root, r.Host, randomHex(16))
+	scheme, ready := "http", http.StatusOK
+	if mode.tls {
+		config += fmt.Sprintf("  tls:\n    certificate: %q\n    key: %q\n", certFile, keyFile)
+		scheme = "https"
+	}
+	if mode.auth {
+		config += fmt.Sprintf("auth:\n  htpasswd:\n    realm: kforge-test\n    path: %q\n", htpasswd)
+		ready = http.StatusUnauthorized
 	}
 	configFile := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {

@@ -106,6 +106,9 @@ fails. Prints REF@DIGEST per target.
 				}
 				br := builds[t]
 				br.stdout = cmd.OutOrStdout()
+				// BuildKit wrote a container's layout itself: its manifest
+				// is known only now.
+				br.attachImage(root)
 				ref := repo + "/" + t + ":" + tag
 				if _, err := br.push(cmd.Context(), rootedTarget{store, root}, ref); err != nil {
 					return fmt.Errorf("pushing %s: %w", t, err)

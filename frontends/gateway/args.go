@@ -64,7 +64,9 @@ func parseArgs(args map[string]string) (settings, error) {
 			if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
 				return s, fmt.Errorf("build arg %s=%q: give the mirror's http:// or https:// URL", k, v)
 			}
-			s.mirror = kllb.DirMirrorPrefix(v)
+			if v != "" {
+				s.mirror = kllb.DirMirrorPrefix(v)
+			}
 		case k == ArgOffline:
 			b, err := strconv.ParseBool(v)
 			if err != nil {

@@ -63,3 +63,14 @@ func TestTargetPlatforms(t *testing.T) {
 		t.Errorf("an arm64 image of an amd64 recipe: %v", err)
 	}
 }
+
+// An empty mirror arg is no mirror: offline still needs one.
+func TestEmptyMirrorArgIsNoMirror(t *testing.T) {
+	s, err := parseArgs(map[string]string{ArgMirror: ""})
+	if err != nil || s.mirror != "" {
+		t.Errorf("mirror %q, %v", s.mirror, err)
+	}
+	if _, err := parseArgs(map[string]string{ArgMirror: "", ArgOffline: "true"}); err == nil {
+		t.Error("offline with an empty mirror was accepted")
+	}
+}

@@ -276,3 +276,22 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// An image is its manifest: the SBOM names it by target, verify knows it
+// by repository, and the digest is what both agree on.
+func TestVerifyAnImageByItsManifestDigest(t *testing.T) {
+	b := sample()
+	b.Outputs = []Output{{Name: "kata_tsn_image", SHA256: strings.Repeat("e", 64)}}
+	e := evidence(t, b)
+	e.Subjects = []Output{{Name: "", SHA256: strings.Repeat("e", 64)}}
+	if err := Verify(e); err != nil {
+		t.Errorf("an image's own documents fail: %v", err)
+	}
+}
+
+func TestPurlEncodesNames(t *testing.T) {
+	in := Input{Kind: KindDeb, Name: "libstdc++6", Version: "12.2.0-14", Arch: "amd64"}
+	if got := in.Purl(); got != "pkg:deb/debian/libstdc%2B%2B6@12.2.0-14?arch=amd64" {
+		t.Errorf("purl %s", got)
+	}
+}

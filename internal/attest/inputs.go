@@ -52,15 +52,16 @@ type Input struct {
 func (in Input) Purl() string {
 	switch {
 	case in.Kind == KindCrate:
-		return "pkg:cargo/" + in.Name + "@" + purlEscape(in.Version)
+		return "pkg:cargo/" + purlEscape(in.Name) + "@" + purlEscape(in.Version)
 	case (in.Kind == KindDeb || in.Kind == KindKernelSource) && in.Arch != "":
-		return "pkg:deb/debian/" + in.Name + "@" + purlEscape(in.Version) + "?arch=" + in.Arch
+		return "pkg:deb/debian/" + purlEscape(in.Name) + "@" + purlEscape(in.Version) + "?arch=" + in.Arch
 	}
 	return ""
 }
 
-// purlEscape percent-encodes a purl component: Debian's epochs (1:2.3) and
-// '+' in versions are encoded, as the purl specification asks.
+// purlEscape percent-encodes a purl component, as the purl specification
+// asks: Debian's epochs (1:2.3) and the '+' of versions and of names such
+// as libstdc++6.
 func purlEscape(s string) string {
 	var b strings.Builder
 	for _, c := range []byte(s) {

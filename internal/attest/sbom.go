@@ -162,6 +162,19 @@ func inputPurpose(kind string) string {
 	return "ARCHIVE"
 }
 
+// checksums are the sha256 values an SBOM gives its packages.
+func checksums(doc *spdx.Document) map[string]bool {
+	have := map[string]bool{}
+	for _, p := range doc.Packages {
+		for _, c := range p.PackageChecksums {
+			if c.Algorithm == common.SHA256 {
+				have[strings.ToLower(c.Value)] = true
+			}
+		}
+	}
+	return have
+}
+
 // covers says which inputs an SBOM does not list: each input must appear as
 // a package of its name with its sha256.
 func covers(doc *spdx.Document, inputs []Input) []string {

@@ -45,8 +45,15 @@ func startProxiedNetwork(t *testing.T) *proxiedNetwork {
 	run("ip", "netns", "exec", n.ns, "ip", "link", "set", n.nsIf, "up")
 	run("ip", "netns", "exec", n.ns, "ip", "link", "set", "lo", "up")
 
-	dir := t.TempDir()
-	os.Chmod(dir, 0o777) // tinyproxy drops to nobody and writes its log here
+	// tinyproxy drops to nobody before it opens its log: a directory
+	// directly under /tmp that anyone may write (t.TempDir's parent is
+	// private).
+	dir, err := os.MkdirTemp("", "kforge-proxy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o777)
 	n.proxyLog = filepath.Join(dir, "allow.log")
 	for _, p := range []struct{ port, allow, log string }{{"8888", "10.231.0.0/30", n.proxyLog}, {"8889", "10.9.9.9", filepath.Join(dir, "deny.log")}} {
 		conf := filepath.Join(dir, "tinyproxy-"+p.port+".conf")

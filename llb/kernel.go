@@ -207,6 +207,9 @@ cd %[2]s && python3 %[3]s/config-report.py Kconfig %[3]s/plan.json
 // the recipe's directory (not pinned by digest), keeps a tree of its own:
 // make tells changed sources by their times, and a patched file's time
 // says nothing about which patches the tree's objects were built from.
+// The builder environment is not part of the name: kbuild includes
+// compiler-version.h in every object, so a compiler of another version
+// rebuilds the whole tree, and a changed option rebuilds what uses it.
 func objectTreeID(p *recipes.KernelPlan) string {
 	src := "kernel-" + p.Name
 	if sha := p.Source.Source.SHA256; sha != "" && len(p.Patches) == 0 {

@@ -70,23 +70,29 @@ func Sync(ctx context.Context, dir string, files []File, progress func(string)) 
 			continue
 		}
 		progress(fmt.Sprintf("[%d/%d] %s", i+1, len(files), f.Name))
-		var failures []string
-		for _, u := range f.URLs {
-			err := fetchVerified(ctx, client, u, f.SHA256, dst)
-			if err == nil {
-				failures = nil
-				break
-			}
-			failures = append(failures, proxy.Explain(u, fmt.Sprintf("%s: %v", u, err)))
-		}
-		if failures != nil {
-			res.Missing = append(res.Missing, fmt.Errorf("%s (sha256 %s) is not on any mirror:\n    %s", f.Name, f.SHA256, strings.Join(failures, "\n    ")))
+		if err := fetchFromAny(ctx, client, f, dst); err != nil {
+			res.Missing = append(res.Missing, err)
 			continue
 		}
 		res.Fetched++
 		index[f.SHA256] = f
 	}
 	return res, writeIndex(dir, index)
+}
+
+// fetchFromAny fetches a file to dst from the first of its URLs that
+// serves it with its digest; the error names each URL and what went wrong
+// there (through which proxy, if any).
+func fetchFromAny(ctx context.Context, client *http.Client, f File, dst string) error {
+	var failures []string
+	for _, u := range f.URLs {
+		err := fetchVerified(ctx, client, u, f.SHA256, dst)
+		if err == nil {
+			return nil
+		}
+		failures = append(failures, proxy.Explain(u, fmt.Sprintf("%s: %v", u, err)))
+	}
+	return fmt.Errorf("%s (sha256 %s) is not on any mirror:\n    %s", f.Name, f.SHA256, strings.Join(failures, "\n    "))
 }
 
 // fetchVerified downloads url into a temporary file beside dst and renames

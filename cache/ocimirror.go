@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,8 +15,6 @@ import (
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
-
-	"github.com/kforge/kforge/internal/proxy"
 )
 
 // A registry mirror keeps every pinned file as a blob of one repository,
@@ -48,6 +47,9 @@ func SyncOCI(ctx context.Context, repo *remote.Repository, files []File, progres
 		return res, err
 	}
 	defer os.RemoveAll(staging)
+	if err := os.MkdirAll(filepath.Join(staging, "sha256"), 0o755); err != nil {
+		return res, err
+	}
 	for i, f := range files {
 		if !hexDigest.MatchString(f.SHA256) {
 			return res, fmt.Errorf("%s: %q is not a sha256", f.Name, f.SHA256)
@@ -64,12 +66,12 @@ func SyncOCI(ctx context.Context, repo *remote.Repository, files []File, progres
 			}
 		} else {
 			progress(fmt.Sprintf("[%d/%d] %s", i+1, len(files), f.Name))
-			if blob.Size, err = fetchAndPush(ctx, client, repo, f, blob, staging); err != nil {
-				var missing *missingFile
-				if errors.As(err, &missing) {
-					res.Missing = append(res.Missing, err)
-					continue
-				}
+			dst := BlobPath(staging, f.SHA256)
+			if err := fetchFromAny(ctx, client, f, dst); err != nil {
+				res.Missing = append(res.Missing, err)
+				continue
+			}
+			if blob.Size, err = pushFile(ctx, repo, f, blob, dst); err != nil {
 				return res, err
 			}
 			res.Fetched++
@@ -81,28 +83,8 @@ func SyncOCI(ctx context.Context, repo *remote.Repository, files []File, progres
 	return res, nil
 }
 
-// missingFile is a file no URL served with its digest.
-type missingFile struct{ msg string }
-
-func (e *missingFile) Error() string { return e.msg }
-
-func fetchAndPush(ctx context.Context, client *http.Client, repo *remote.Repository, f File, blob ocispec.Descriptor, staging string) (int64, error) {
-	dst := BlobPath(staging, f.SHA256)
-	if err := os.MkdirAll(staging+"/sha256", 0o755); err != nil {
-		return 0, err
-	}
-	var failures []string
-	for _, u := range f.URLs {
-		err := fetchVerified(ctx, client, u, f.SHA256, dst)
-		if err == nil {
-			failures = nil
-			break
-		}
-		failures = append(failures, proxy.Explain(u, fmt.Sprintf("%s: %v", u, err)))
-	}
-	if failures != nil {
-		return 0, &missingFile{fmt.Sprintf("%s (sha256 %s) is not on any mirror:\n    %s", f.Name, f.SHA256, strings.Join(failures, "\n    "))}
-	}
+// pushFile uploads a fetched file as the blob and removes it.
+func pushFile(ctx context.Context, repo *remote.Repository, f File, blob ocispec.Descriptor, dst string) (int64, error) {
 	defer os.Remove(dst)
 	st, err := os.Stat(dst)
 	if err != nil {

@@ -52,7 +52,8 @@ func sbomLists(t *testing.T, sbom []byte, recipePath string) {
 		t.Fatalf("the builder has only %d packages", len(env.Packages))
 	}
 	for _, p := range env.Packages {
-		if !have[p.SHA256] || !purls["pkg:deb/debian/"+p.Name+"@"+strings.ReplaceAll(strings.ReplaceAll(p.Version, ":", "%3A"), "+", "%2B")+"?arch="+p.Architecture] {
+		escape := strings.NewReplacer(":", "%3A", "+", "%2B").Replace
+		if !have[p.SHA256] || !purls["pkg:deb/debian/"+escape(p.Name)+"@"+escape(p.Version)+"?arch="+p.Architecture] {
 			t.Errorf("the SBOM does not list %s %s (sha256:%s) with its purl", p.Name, p.Version, p.SHA256)
 		}
 	}

@@ -86,6 +86,9 @@ func ranSteps(rawjson string) []string {
 			continue
 		}
 		for _, v := range s.Vertexes {
+			// Once cached, always: the updates of a cached vertex's layer
+			// download carry no cached flag.
+			v.vertex.Cached = v.vertex.Cached || state[v.Digest].Cached
 			state[v.Digest] = v.vertex
 		}
 	}

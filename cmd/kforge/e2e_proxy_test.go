@@ -90,6 +90,10 @@ func TestLockSyncAndBuildThroughAProxy(t *testing.T) {
 	dir := t.TempDir()
 	copyTree(t, filepath.Dir(src), dir)
 	p := filepath.Join(dir, filepath.Base(src))
+	// Without a lock, kforge lock must reach the archive.
+	if err := os.Remove(strings.TrimSuffix(p, filepath.Ext(p)) + ".lock"); err != nil {
+		t.Fatal(err)
+	}
 
 	// Nothing gets out without the proxy.
 	if r := kforgeIn(t, nil, "ip", "netns", "exec", n.ns, kforgeBin, "lock", "-f", p); r.code == 0 {

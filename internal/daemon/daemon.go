@@ -296,11 +296,18 @@ func connect(ctx context.Context, addr string, wait time.Duration, opts ...clien
 			c.Close()
 		}
 		lastErr = err
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if time.Now().After(deadline) || ctx.Err() != nil || refusedByTLS(err) {
 			return nil, lastErr
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// refusedByTLS tells a handshake that failed on a certificate, which no
+// retry mends, from a daemon that is not up yet.
+func refusedByTLS(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "x509:") || strings.Contains(msg, "tls: ") || strings.Contains(msg, "certificate")
 }
 
 func tail(path string, n int) string {

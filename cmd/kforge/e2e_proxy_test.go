@@ -55,9 +55,12 @@ func startProxiedNetwork(t *testing.T) *proxiedNetwork {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o777)
 	n.proxyLog = filepath.Join(dir, "allow.log")
+	// MaxClients above the number of pinned files: the daemon fetches them
+	// all at once, and tinyproxy answers a client over its limit with an
+	// error page of its own.
 	for _, p := range []struct{ port, allow, log string }{{"8888", "10.231.0.0/30", n.proxyLog}, {"8889", "10.9.9.9", filepath.Join(dir, "deny.log")}} {
 		conf := filepath.Join(dir, "tinyproxy-"+p.port+".conf")
-		body := fmt.Sprintf("User nobody\nGroup nogroup\nPort %s\nListen 10.231.0.1\nTimeout 600\nAllow %s\nConnectPort 443\nConnectPort 80\nLogFile %q\nLogLevel Info\nMaxClients 50\n",
+		body := fmt.Sprintf("User nobody\nGroup nogroup\nPort %s\nListen 10.231.0.1\nTimeout 600\nAllow %s\nConnectPort 443\nConnectPort 80\nLogFile %q\nLogLevel Info\nMaxClients 400\n",
 			p.port, p.allow, p.log)
 		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 			t.Fatal(err)

@@ -213,18 +213,21 @@ func failedFetch(err error, fetches []kllb.Fetch) (kllb.Fetch, bool) {
 }
 
 func describeFetchError(f kllb.Fetch, err error, proxy string) string {
+	via := ""
+	if proxy != "" && !strings.Contains(f.URL(), "://127.0.0.1") {
+		via = " (the daemon fetches through " + strings.Join(strings.Fields(proxy), " ") + ")"
+	}
 	if got, want, ok := mismatch(err); ok {
 		msg := fmt.Sprintf("mirror %s served %s with %s, but the lock pins %s", f.Mirrors[f.Choice], f.Display(), got, want)
 		if got == emptyDigest {
 			msg += " (an empty response: the mirror does not have this file)"
+		} else if via != "" {
+			// A proxy's own error page comes back as the file.
+			msg += via + "; a proxy that refuses answers with a page of its own"
 		}
 		return msg
 	}
-	msg := fmt.Sprintf("mirror %s could not serve %s: %v", f.Mirrors[f.Choice], f.Display(), rootCause(err))
-	if proxy != "" && !(f.Local && strings.Contains(f.URL(), "://127.0.0.1")) {
-		msg += " (the daemon fetches through " + strings.Join(strings.Fields(proxy), " ") + ")"
-	}
-	return msg
+	return fmt.Sprintf("mirror %s could not serve %s: %v%s", f.Mirrors[f.Choice], f.Display(), rootCause(err), via)
 }
 
 func rootCause(err error) string {

@@ -28,7 +28,7 @@ func startProxiedNetwork(t *testing.T) *proxiedNetwork {
 	}
 	id := randomHex(3)
 	n := &proxiedNetwork{ns: "kforge-px-" + id, hostIf: "kfh" + id, nsIf: "kfn" + id,
-		proxy: "http://10.231.0.1:8888", deny: "http://10.231.0.1:8889"}
+		proxy: "http://10.231.0.1:18888", deny: "http://10.231.0.1:18889"}
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
@@ -58,7 +58,7 @@ func startProxiedNetwork(t *testing.T) *proxiedNetwork {
 	// MaxClients above the number of pinned files: the daemon fetches them
 	// all at once, and tinyproxy answers a client over its limit with an
 	// error page of its own.
-	for _, p := range []struct{ port, allow, log string }{{"8888", "10.231.0.0/30", n.proxyLog}, {"8889", "10.9.9.9", filepath.Join(dir, "deny.log")}} {
+	for _, p := range []struct{ port, allow, log string }{{"18888", "10.231.0.0/30", n.proxyLog}, {"18889", "10.9.9.9", filepath.Join(dir, "deny.log")}} {
 		conf := filepath.Join(dir, "tinyproxy-"+p.port+".conf")
 		body := fmt.Sprintf("User nobody\nGroup nogroup\nPort %s\nListen 10.231.0.1\nTimeout 600\nAllow %s\nConnectPort 443\nConnectPort 80\nLogFile %q\nLogLevel Info\nMaxClients 400\n",
 			p.port, p.allow, p.log)

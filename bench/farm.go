@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/kforge/kforge/internal/solve"
 )
 
 // farmTargets are what a Kata guest is: the test guest's kernel (the
@@ -50,13 +50,14 @@ func runFarm(kforge, buildkitd, fixtures, registryBin string) error {
 			return err
 		}
 		b += d
-		steps := ranSteps(out)
+		steps, err := solve.StepsRun(out)
+		if err != nil {
+			return err
+		}
 		ran += len(steps)
-		for _, s := range steps {
-			if strings.Contains(s, "] compile ") || strings.Contains(s, "] dpkg: ") || strings.Contains(s, "cargo build") {
-				heavy++
-				fmt.Fprintf(os.Stderr, "bench: node B ran %q\n", s)
-			}
+		for _, s := range solve.HeavySteps(steps) {
+			heavy++
+			fmt.Fprintf(os.Stderr, "bench: node B ran %q\n", s)
 		}
 	}
 	printRows("a build farm's second node: the whole test guest (kernel, rootfs, image, initrd) from the first node's registry cache", []row{
@@ -64,40 +65,4 @@ func runFarm(kforge, buildkitd, fixtures, registryBin string) error {
 	})
 	fmt.Printf("%-58s %10d\n%-58s %10d\n", "steps node B ran", ran, "  of them compile or dpkg steps (goal: 0)", heavy)
 	return nil
-}
-
-// ranSteps are the steps of a rawjson progress that ran rather than came
-// from the cache, other than fetches and transfers.
-func ranSteps(rawjson string) []string {
-	type vertex struct {
-		Name      string
-		Cached    bool
-		Completed *string
-	}
-	state := map[string]vertex{}
-	for _, line := range strings.Split(rawjson, "\n") {
-		var s struct {
-			Vertexes []struct {
-				Digest string
-				vertex
-			}
-		}
-		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &s) != nil {
-			continue
-		}
-		for _, v := range s.Vertexes {
-			// Once cached, always: the updates of a cached vertex's layer
-			// download carry no cached flag.
-			v.vertex.Cached = v.vertex.Cached || state[v.Digest].Cached
-			state[v.Digest] = v.vertex
-		}
-	}
-	var ran []string
-	for _, v := range state {
-		if v.Completed != nil && !v.Cached && !strings.HasPrefix(v.Name, "fetch ") && !strings.HasPrefix(v.Name, "local://") &&
-			!strings.HasPrefix(v.Name, "importing cache") && !strings.HasPrefix(v.Name, "[internal]") {
-			ran = append(ran, v.Name)
-		}
-	}
-	return ran
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/kforge/kforge/internal/artifact"
 	"github.com/kforge/kforge/internal/attest"
 	"github.com/kforge/kforge/internal/registry"
-	kllb "github.com/kforge/kforge/llb"
 	"github.com/kforge/kforge/recipes"
 )
 
@@ -325,34 +324,15 @@ func verifyRef(ctx context.Context, w io.Writer, f *artifactFlags, ref, file, ta
 // lockInputs are the inputs the lock gives a target, with the recipe's and
 // lock's digests.
 func lockInputs(file, target, platform string) ([]attest.Input, string, string, error) {
-	b := buildFlags{file: file, target: target, platform: platform}
-	r, err := recipes.Load(file)
+	in, err := loadInputs(file, target, platform)
 	if err != nil {
 		return nil, "", "", err
 	}
-	if r.TargetKind(target) == "" {
+	if in.Recipe.TargetKind(target) == "" {
 		return nil, "", "", fmt.Errorf("%s has no target %q (the artifact's): give the recipe it was built from, or --target", file, target)
 	}
-	lockPath := recipes.LockPath(file)
-	lock, err := recipes.ReadLock(lockPath)
-	if err != nil {
-		return nil, "", "", err
-	}
-	if k, ok := r.Kernels[target]; ok && platform != "" {
-		arch, ok := recipes.KernelPlatforms[platform]
-		if !ok {
-			return nil, "", "", fmt.Errorf("--platform %s: kernels build for linux/amd64 or linux/arm64", platform)
-		}
-		k.Arch = arch
-		r.Kernels[target] = k
-	}
-	in := kllb.NewInputs(r, lock, lockPath)
-	digests, err := guestDigests(b.file, lockPath)
-	if err != nil {
-		return nil, "", "", err
-	}
 	inputs, err := attest.Collect(in, target, os.DirFS(filepath.Dir(file)))
-	return inputs, digests.Recipe, digests.Lock, err
+	return inputs, in.Digests.Recipe, in.Digests.Lock, err
 }
 
 // artifactOutputs are the files of a packed artifact manifest, as its

@@ -152,30 +152,13 @@ type prepared struct {
 // prepare reads the recipe and lock, plans the target and checks it before
 // any daemon is contacted, so that mistakes in the input are reported at once.
 func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
-	r, err := recipes.Load(b.file)
+	in, err := loadInputs(b.file, b.target, b.platform)
 	if err != nil {
 		return nil, err
 	}
-	lockPath := recipes.LockPath(b.file)
-	lock, err := recipes.ReadLock(lockPath)
+	r := in.Recipe
+	files, err := in.Plan(filepath.Dir(b.file), b.target)
 	if err != nil {
-		return nil, err
-	}
-	recipeDir := filepath.Dir(b.file)
-	in := kllb.NewInputs(r, lock, lockPath)
-	if k, ok := r.Kernels[b.target]; ok && b.platform != "" {
-		arch, ok := recipes.KernelPlatforms[b.platform]
-		if !ok {
-			return nil, fmt.Errorf("--platform %s: kernels build for linux/amd64 or linux/arm64", b.platform)
-		}
-		k.Arch = arch
-		r.Kernels[b.target] = k
-	}
-	files, err := in.Plan(recipeDir, b.target)
-	if err != nil {
-		return nil, err
-	}
-	if in.Digests, err = guestDigests(b.file, lockPath); err != nil {
 		return nil, err
 	}
 	if _, kernel := r.Kernels[b.target]; !kernel && b.platform != "" {
@@ -192,10 +175,38 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 	if p.helper, err = g.helperContext(); err != nil {
 		return nil, err
 	}
-	if p.recipe, err = fsutil.NewFS(recipeDir); err != nil {
+	if p.recipe, err = fsutil.NewFS(filepath.Dir(b.file)); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// loadInputs reads a recipe and its lock, with a kernel target's
+// architecture set from platform, and the digests of both files: what a
+// build plans from and what verify checks an artifact against.
+func loadInputs(file, target, platform string) (*kllb.Inputs, error) {
+	r, err := recipes.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	lockPath := recipes.LockPath(file)
+	lock, err := recipes.ReadLock(lockPath)
+	if err != nil {
+		return nil, err
+	}
+	if k, ok := r.Kernels[target]; ok && platform != "" {
+		arch, ok := recipes.KernelPlatforms[platform]
+		if !ok {
+			return nil, fmt.Errorf("--platform %s: kernels build for linux/amd64 or linux/arm64", platform)
+		}
+		k.Arch = arch
+		r.Kernels[target] = k
+	}
+	in := kllb.NewInputs(r, lock, lockPath)
+	if in.Digests, err = guestDigests(file, lockPath); err != nil {
+		return nil, err
+	}
+	return in, nil
 }
 
 // guestDigests are the sha256 of the recipe and lock files, recorded in a

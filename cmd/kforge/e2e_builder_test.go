@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kforge/kforge/internal/solve"
 )
 
 func TestLockTwiceGivesIdenticalLocks(t *testing.T) {
@@ -76,60 +78,15 @@ func TestBuilderEnvironmentBuildsAndRebuildsFromCache(t *testing.T) {
 	}
 }
 
-// uncachedSteps reads BuildKit's rawjson progress and lists the steps that
-// completed without coming from the cache. Sources are left out: sending the
-// local helper context is transfer, and a pinned fetch whose digest is in the
-// cache is resolved without any request (which the caller checks).
+// uncachedSteps lists the steps of a rawjson progress that ran rather than
+// came from the cache (solve.StepsRun).
 func uncachedSteps(t *testing.T, rawjson string) []string {
 	t.Helper()
-	type vertex struct {
-		Name      string
-		Cached    bool
-		Completed *string
-	}
-	state := map[string]vertex{}
-	for _, line := range strings.Split(rawjson, "\n") {
-		if !strings.HasPrefix(line, "{") {
-			continue
-		}
-		var s struct {
-			Vertexes []struct {
-				Digest    string
-				Name      string
-				Cached    bool
-				Completed *string
-			}
-		}
-		if err := json.Unmarshal([]byte(line), &s); err != nil {
-			t.Fatalf("bad rawjson line %q: %v", line, err)
-		}
-		for _, v := range s.Vertexes {
-			// A vertex found in a cache is reported cached once; the
-			// updates of its layer's download that follow say no more.
-			state[v.Digest] = vertex{v.Name, v.Cached || state[v.Digest].Cached, v.Completed}
-		}
-	}
-	if len(state) == 0 {
-		t.Fatal("no progress in rawjson output")
-	}
-	var ran []string
-	for _, v := range state {
-		if v.Completed != nil && !v.Cached && !isSourceOrTransfer(v.Name) {
-			ran = append(ran, v.Name)
-		}
+	ran, err := solve.StepsRun(rawjson)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ran
-}
-
-// isSourceOrTransfer tells the steps that move data rather than build:
-// local contexts (the recipe, its files), pinned fetches, cache imports.
-func isSourceOrTransfer(name string) bool {
-	for _, prefix := range []string{"local://", "fetch ", "importing cache manifest", "[internal] load "} {
-		if strings.HasPrefix(name, prefix) {
-			return true
-		}
-	}
-	return false
 }
 
 func TestBuilderToolsWorkWithNetworkOff(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kforge/kforge/internal/solve"
 )
 
 // tlsDaemon is a buildkitd of its own (an empty state) that listens on
@@ -138,18 +140,6 @@ func writeClientCert(caFile, certFile, keyFile string) error {
 	return os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
 }
 
-// farmSteps are the steps that compile or install packages: what a node
-// that reuses another node's cache must not run.
-func farmSteps(ran []string) []string {
-	var heavy []string
-	for _, name := range ran {
-		if strings.Contains(name, "] compile ") || strings.Contains(name, "] dpkg: ") || strings.Contains(name, "cargo build") {
-			heavy = append(heavy, name)
-		}
-	}
-	return heavy
-}
-
 // Node A (the shared daemon) builds the whole test guest and exports its
 // cache to the authenticated registry; node B, a fresh daemon reached over
 // TCP with mutual TLS, builds the same guest from that cache and runs no
@@ -171,7 +161,7 @@ func TestFarmNodeBuildsTheGuestFromARegistryCache(t *testing.T) {
 			t.Errorf("node B built %s with a warning:\n%s", target, lastLines(r.stderr, 5))
 		}
 		ran := uncachedSteps(t, r.stderr)
-		if heavy := farmSteps(ran); len(heavy) > 0 {
+		if heavy := solve.HeavySteps(ran); len(heavy) > 0 {
 			t.Errorf("node B ran %d compile or dpkg steps for %s: %v", len(heavy), target, heavy)
 		}
 		t.Logf("node B, %s: %d steps ran (none compiles or installs): %v", target, len(ran), ran)

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,8 +168,16 @@ func printRows(title string, rows []row) {
 	fmt.Printf("\n%s\n\n", title)
 	fmt.Printf("%-58s %10s %10s %8s\n", "measure", "kforge", "baseline", "ratio")
 	for _, r := range rows {
-		fmt.Printf("%-58s %9.1fs %9.1fs %8.2f\n", r.what, r.kforge.Seconds(), r.baseline.Seconds(), r.kforge.Seconds()/r.baseline.Seconds())
+		fmt.Printf("%-58s %9.2fs %9.2fs %8.2f\n", r.what, r.kforge.Seconds(), r.baseline.Seconds(), r.kforge.Seconds()/r.baseline.Seconds())
 	}
+}
+
+// median is the middle of repeated measurements: on a noisy machine, what
+// one run against another compares.
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func cmdEnv(env []string, name string, args ...string) *exec.Cmd {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"time"
 )
 
@@ -76,12 +75,6 @@ func runRegistry(kforge, buildkitd, fixtures, registryBin, orasBin string) error
 		{"pull: kforge pull (vs oras pull)", median(pull), median(opull)},
 	})
 	return nil
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // startRegistry runs Distribution on a free loopback port, plain HTTP and

@@ -64,7 +64,8 @@ func (in *Inputs) TestBundle(name string, fetches *Fetches) (bk.State, error) {
 			initPath = TestInit
 		}
 		root = helperOverTree(in.Contexts, tree, at, fmt.Sprintf("[test %s] initrd of %s with the test's files", name, t.Rootfs),
-			initrdArgs(r, TestInitrd, "gzip", initPath)...)
+			// Booted once by the test and thrown away: compressed fast.
+			append(initrdArgs(r, TestInitrd, "gzip", initPath), "--fast")...)
 	}
 	return bk.Scratch().
 		File(bk.Copy(kernel, "/", "/"+BundleKernel+"/", &bk.CopyInfo{CopyDirContentsOnly: true, CreateDestPath: true}),

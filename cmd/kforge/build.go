@@ -149,9 +149,10 @@ type prepared struct {
 	recipe fsutil.FS
 }
 
-// prepare reads the recipe and lock, plans the target and checks it before
-// any daemon is contacted, so that mistakes in the input are reported at once.
-func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
+// prepare reads the recipe and lock, plans the target (and the targets in
+// also, which kforge run mounts) and checks it before any daemon is
+// contacted, so that mistakes in the input are reported at once.
+func (b *buildFlags) prepare(g *globalFlags, also ...string) (*prepared, error) {
 	in, err := loadInputs(b.file, b.target, b.platform)
 	if err != nil {
 		return nil, err
@@ -161,6 +162,13 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, t := range also {
+		more, err := in.Plan(filepath.Dir(b.file), t)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, more...)
+	}
 	if _, kernel := r.Kernels[b.target]; !kernel && b.platform != "" {
 		return nil, fmt.Errorf("--platform applies to kernel targets; %q is not a kernel", b.target)
 	}
@@ -169,8 +177,10 @@ func (b *buildFlags) prepare(g *globalFlags) (*prepared, error) {
 		Recipe: recipeContext(files),
 	}
 	p := &prepared{inputs: in}
-	if _, err := in.Target(b.target, nil); err != nil {
-		return nil, err
+	for _, t := range append([]string{b.target}, also...) {
+		if _, err := in.Target(t, nil); err != nil {
+			return nil, err
+		}
 	}
 	if p.helper, err = g.helperContext(); err != nil {
 		return nil, err
@@ -322,16 +332,29 @@ a directory mirror filled by ` + "`kforge mirror sync`" + `.`,
 
 func newRunCommand(g *globalFlags) *cobra.Command {
 	var b buildFlags
+	var mountSpecs []string
 	cmd := &cobra.Command{
-		Use:   "run -f RECIPE --target ENVIRONMENT -- CMD [ARG...]",
+		Use:   "run -f RECIPE --target ENVIRONMENT [--mount TARGET:PATH]... -- CMD [ARG...]",
 		Short: "Run a command in a built environment, with no network",
 		Long: `run builds the environment (reusing the cache) and runs CMD in it as a
 build step with the network off. The command's output is streamed as it
 comes; kforge exits with the command's exit status. The step is never taken
-from the cache: CMD runs every time.`,
+from the cache: CMD runs every time.
+
+--mount TARGET:PATH builds another target of the recipe too and mounts its
+tree read-only at PATH, for example a rootfs under the image tools:
+  kforge run -f guest.yaml --target tools --mount rootfs:/rootfs -- du -sh /rootfs`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := b.prepare(g)
+			mounts, err := parseRunMounts(mountSpecs)
+			if err != nil {
+				return err
+			}
+			var mounted []string
+			for _, m := range mounts {
+				mounted = append(mounted, m.target)
+			}
+			p, err := b.prepare(g, mounted...)
 			if err != nil {
 				return err
 			}
@@ -352,12 +375,15 @@ from the cache: CMD runs every time.`,
 				if err != nil {
 					return bk.State{}, err
 				}
-				return env.Run(
-					bk.Args(args),
-					bk.Network(bk.NetModeNone),
-					bk.IgnoreCache,
-					bk.WithCustomName(name),
-				).Root(), nil
+				runOpts := []bk.RunOption{bk.Args(args), bk.Network(bk.NetModeNone), bk.IgnoreCache, bk.WithCustomName(name)}
+				for _, m := range mounts {
+					tree, err := p.graph(m.target, f)
+					if err != nil {
+						return bk.State{}, fmt.Errorf("--mount %s:%s: %w", m.target, m.path, err)
+					}
+					runOpts = append(runOpts, bk.AddMount(m.path, tree, bk.Readonly))
+				}
+				return env.Run(runOpts...).Root(), nil
 			}, opt)
 			if code := solve.ExitCode(err); code != 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "kforge: %v exited with status %d\n", args, code)
@@ -367,5 +393,28 @@ from the cache: CMD runs every time.`,
 		},
 	}
 	b.register(cmd)
+	cmd.Flags().StringArrayVar(&mountSpecs, "mount", nil, "mount another target's tree read-only into the step: TARGET:PATH (PATH absolute; repeatable)")
 	return cmd
+}
+
+// runMount is one --mount of kforge run.
+type runMount struct{ target, path string }
+
+// parseRunMounts reads --mount TARGET:PATH values.
+func parseRunMounts(specs []string) ([]runMount, error) {
+	var mounts []runMount
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		target, path, ok := strings.Cut(spec, ":")
+		if !ok || target == "" || !strings.HasPrefix(path, "/") {
+			return nil, fmt.Errorf("--mount %q: want TARGET:PATH with an absolute PATH, such as rootfs:/rootfs", spec)
+		}
+		path = filepath.Clean(path)
+		if path == "/" || seen[path] {
+			return nil, fmt.Errorf("--mount %q: %s is the step's root or mounted twice", spec, path)
+		}
+		seen[path] = true
+		mounts = append(mounts, runMount{target: target, path: path})
+	}
+	return mounts, nil
 }

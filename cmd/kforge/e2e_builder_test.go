@@ -139,4 +139,21 @@ func TestRunPassesOutputAndExitStatus(t *testing.T) {
 	if !strings.Contains(r.stderr, "to-stderr") {
 		t.Errorf("stderr lacks the command's stderr")
 	}
+
+	// Another target's tree, read-only at the path given.
+	r = kforge(t, nil, "run", "-f", p, "--target", "builder", "--mount", "builder:/mnt/tree", "--progress", "plain", "--",
+		"sh", "-c", "test -x /mnt/tree/usr/bin/gcc && echo mounted; touch /mnt/tree/x 2>/dev/null && echo writable; true")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "mounted" {
+		t.Errorf("--mount builder:/mnt/tree: exit %d, stdout %q, want the tree mounted read-only\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, bad := range []struct{ spec, want string }{
+		{"builder", "want TARGET:PATH"},
+		{"builder:relative", "absolute PATH"},
+		{"nosuch:/mnt", "nosuch"},
+	} {
+		r = kforge(t, nil, "run", "-f", p, "--target", "builder", "--mount", bad.spec, "--", "true")
+		if r.code == 0 || !strings.Contains(r.stderr, bad.want) {
+			t.Errorf("--mount %s: exit %d, stderr %q, want an error naming %q", bad.spec, r.code, r.stderr, bad.want)
+		}
+	}
 }

@@ -71,6 +71,7 @@ func newInitrdHelper() *cobra.Command {
 	c.Flags().Int64Var(&opt.Epoch, "epoch", 0, "SOURCE_DATE_EPOCH: the latest mtime")
 	c.Flags().StringVar(&opt.Compression, "compression", "gzip", "gzip or zstd")
 	c.Flags().StringVar(&opt.Init, "init", "/sbin/init", "what /init points at when the rootfs has no /init")
+	c.Flags().BoolVar(&opt.Fast, "fast", false, "compress at the fastest level (an initrd booted once, such as a test's)")
 	return c
 }
 

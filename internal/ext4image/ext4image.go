@@ -12,14 +12,21 @@
 // capability is needed, not even CAP_CHOWN or CAP_MKNOD, since owners and
 // device numbers are written as inode fields.
 //
-// Two ways of filling the filesystem (Options.Method), with the same
+// Three ways of filling the filesystem (Options.Method), with the same
 // content:
+//   - directory: mke2fs -d reads the tree itself, in sorted order
+//     (e2fsprogs 1.47.1 and later), as fast as mkfs.ext4 -d is; the atimes
+//     and ctimes it copies from the source are then rewritten in the inode
+//     tables (inodetimes.go), and one short debugfs run adds what it does
+//     not take (the root directory's own attributes, nanoseconds of
+//     mtimes), usually nothing. Not for a tree with xattrs that are left
+//     out (below), which mke2fs would copy.
 //   - tarball: the tree is written as a tarball in that order and mke2fs -d
 //     (e2fsprogs 1.47.1 and later) makes the filesystem from it in one pass,
-//     a little slower than mkfs.ext4 -d on the directory (the tarball is
-//     written first, and mke2fs parses it); one short debugfs run
-//     then adds what mke2fs does not take from a tarball (xattrs other than
-//     security.capability, nanoseconds of mtimes), usually nothing.
+//     slower than the directory (the tarball is written first, and mke2fs
+//     parses it); one short debugfs run then adds what mke2fs does not take
+//     from a tarball (xattrs other than security.capability, nanoseconds of
+//     mtimes), usually nothing.
 //   - debugfs: mke2fs formats an empty filesystem and two debugfs runs fill
 //     it (any e2fsprogs). libext2fs scans a directory linearly for every
 //     entry it adds, so a directory of n entries costs about 30 ns × n², and
@@ -112,19 +119,22 @@ type Options struct {
 	// copied into a disk image afterwards. Result.SizeBytes is the
 	// filesystem's size, not the file's.
 	Offset int64
-	// Method is how the filesystem is filled: "tarball" (mke2fs -d reads
-	// a tarball of the tree in one pass, e2fsprogs 1.47.1 or later),
-	// "debugfs" (mke2fs formats, two debugfs runs fill it:
-	// any e2fsprogs, several times slower), or "" for tarball where the
-	// mke2fs found can, else debugfs. Both give an image with the same
-	// content, not the same bytes.
+	// Method is how the filesystem is filled: "directory" (mke2fs -d reads
+	// the tree, e2fsprogs 1.47.1 or later), "tarball" (mke2fs -d reads a
+	// tarball of the tree in one pass, e2fsprogs 1.47.1 or later),
+	// "debugfs" (mke2fs formats, two debugfs runs fill it: any e2fsprogs,
+	// several times slower), or "" for directory where the mke2fs found
+	// can and the tree has no left-out xattrs, tarball where it can, else
+	// debugfs. All give an image with the same content, not always the
+	// same bytes.
 	Method string
 }
 
 // Methods of filling the filesystem (Options.Method).
 const (
-	MethodTarball = "tarball"
-	MethodDebugfs = "debugfs"
+	MethodDirectory = "directory"
+	MethodTarball   = "tarball"
+	MethodDebugfs   = "debugfs"
 )
 
 // Result describes a finished image.
@@ -141,12 +151,13 @@ type Result struct {
 	DataBytes int64
 	// FreeBytes is the free space left in the filesystem.
 	FreeBytes int64
-	// Method is how the filesystem was filled (MethodTarball or
-	// MethodDebugfs).
+	// Method is how the filesystem was filled (MethodDirectory,
+	// MethodTarball or MethodDebugfs).
 	Method string
 	// Times says where the time went: the scan of the tree, the sizing
 	// trials, the filling (the tarball and mke2fs -d, or the debugfs
-	// runs), and the check by e2fsck.
+	// runs, and for the directory the rewrite of the inode times), and
+	// the check by e2fsck.
 	Times struct{ Scan, Size, Tarball, Fill, Check time.Duration }
 	// Skipped lists entries that were not copied: sockets, which debugfs
 	// cannot make with a correct directory entry and which mean nothing in
@@ -193,8 +204,8 @@ func (o Options) check() (Options, error) {
 	if o.SizeBytes%bs != 0 {
 		return o, fmt.Errorf("ext4image: SizeBytes %d is not a multiple of the block size %d", o.SizeBytes, bs)
 	}
-	if o.Method != "" && o.Method != MethodTarball && o.Method != MethodDebugfs {
-		return o, fmt.Errorf("ext4image: method %q: want %q, %q or empty", o.Method, MethodTarball, MethodDebugfs)
+	if o.Method != "" && o.Method != MethodDirectory && o.Method != MethodTarball && o.Method != MethodDebugfs {
+		return o, fmt.Errorf("ext4image: method %q: want %q, %q, %q or empty", o.Method, MethodDirectory, MethodTarball, MethodDebugfs)
 	}
 	if len(o.Label) > 16 {
 		return o, fmt.Errorf("ext4image: label %q is longer than 16 bytes", o.Label)
@@ -234,8 +245,12 @@ func Build(src, out string, opt Options) (Result, error) {
 	}
 	scanTime := time.Since(start)
 	switch {
-	case opt.Method == MethodTarball && !tools.tarball:
-		return Result{}, fmt.Errorf("ext4image: %s is e2fsprogs %s, which cannot read a tarball: filling from a tarball needs 1.47.1 or later (Debian 12: e2fsprogs/bookworm-backports)", tools.mkfs, tools.version)
+	case (opt.Method == MethodTarball || opt.Method == MethodDirectory) && !tools.tarball:
+		return Result{}, fmt.Errorf("ext4image: %s is e2fsprogs %s: filling from a %s needs 1.47.1 or later (Debian 12: e2fsprogs/bookworm-backports)", tools.mkfs, tools.version, opt.Method)
+	case opt.Method == MethodDirectory && t.hostXattrs != "":
+		return Result{}, fmt.Errorf("ext4image: %s has xattrs of the build host (security.selinux or trusted.overlay.*), which mke2fs -d would copy from the directory: use the tarball method", t.hostXattrs)
+	case opt.Method == "" && tools.tarball && t.hostXattrs == "":
+		opt.Method = MethodDirectory
 	case opt.Method == "" && tools.tarball:
 		opt.Method = MethodTarball
 	case opt.Method == "":
@@ -423,7 +438,7 @@ func (b *builder) env() []string {
 		"LC_ALL=C", // error messages are matched below
 		"E2FSPROGS_FAKE_TIME="+strconv.FormatInt(b.opt.Epoch, 10),
 		// e2fsprogs 1.47.1 and later take the times of the inodes they
-		// make from it (a tarball's entries keep their own mtimes).
+		// make from it, and clamp the times they copy to it.
 		"SOURCE_DATE_EPOCH="+strconv.FormatInt(b.opt.Epoch, 10),
 		"MKE2FS_CONFIG="+b.conf,
 		"E2FSCK_CONFIG="+b.fsckConf,
@@ -682,7 +697,10 @@ func isNoSpace(msg string) bool {
 // a failure. -n skips checksum verification of what it reads back, which
 // halves the time in large directories; e2fsck checks the result.
 func (b *builder) populate(empty *superblock) error {
-	if b.opt.Method == MethodTarball {
+	switch b.opt.Method {
+	case MethodDirectory:
+		return b.populateFromDirectory()
+	case MethodTarball:
 		return b.populateFromTarball()
 	}
 	if _, err := b.mkfsFinal(""); err != nil {
@@ -723,8 +741,31 @@ func (b *builder) populateFromTarball() error {
 	if _, err := b.mkfsFinal(b.tarball); err != nil {
 		return err
 	}
+	return b.fixup()
+}
+
+// populateFromDirectory formats the image again at the size and inode
+// count that format chose, filled by mke2fs from the tree itself; then the
+// fix-ups, and the inode times.
+func (b *builder) populateFromDirectory() error {
+	if _, err := b.mkfsFinal(b.t.root.src); err != nil {
+		return err
+	}
+	if err := b.fixup(); err != nil {
+		return err
+	}
+	// After the fix-ups, whose xattr writes may stamp a ctime.
+	if _, err := clampInodeTimes(b.img, b.opt.Offset, b.opt.Epoch); err != nil {
+		return fmt.Errorf("ext4image: inode times: %w", err)
+	}
+	return nil
+}
+
+// fixup runs the debugfs commands, if any, that give the filled
+// filesystem what mke2fs did not take from the tree (writeFixups).
+func (b *builder) fixup() error {
 	fixups := filepath.Join(b.scratch, "fixups.cmds")
-	n, err := writeFixups(fixups, b.scratch, b.t, b.opt.Epoch)
+	n, err := writeFixups(fixups, b.scratch, b.t, b.opt.Epoch, b.opt.Method)
 	if err != nil {
 		return fmt.Errorf("ext4image: %w", err)
 	}

@@ -42,9 +42,9 @@ func tool(t testing.TB, name string) string {
 // installs it from bookworm-backports, so its absence fails the test.
 func eachMethod(t *testing.T, test func(t *testing.T, method string)) {
 	requireTools(t)
-	for _, m := range []string{MethodTarball, MethodDebugfs} {
+	for _, m := range []string{MethodDirectory, MethodTarball, MethodDebugfs} {
 		t.Run(m, func(t *testing.T) {
-			if m == MethodTarball {
+			if m != MethodDebugfs {
 				p, err := findTools()
 				if err != nil || !p.tarball {
 					t.Fatalf("mkfs.ext4 is e2fsprogs %s, which cannot fill an image from a tarball: install e2fsprogs 1.47.1 or later (apt-get install -t bookworm-backports e2fsprogs libarchive13)", p.version)
@@ -716,8 +716,8 @@ func compareMounted(t *testing.T, img, src string, epoch int64) {
 				t.Errorf("%s: content differs (%v)", rel, err)
 			}
 		}
-		xa, _ := readXattrs(p)
-		xb, err := readXattrs(q)
+		xa, _, _ := readXattrs(p)
+		xb, _, err := readXattrs(q)
 		if err != nil || fmt.Sprint(xa) != fmt.Sprint(xb) {
 			t.Errorf("%s: xattrs %v (%v), want %v", rel, xb, err, xa)
 		}

@@ -274,6 +274,23 @@ func (a *attrWriter) attrs(n *node) {
 	}
 }
 
+// owner sets the mode and owner of an inode that mke2fs made itself (the
+// root as root's 0755, lost+found as 0700) where the tree's differ, and
+// reports how many commands that took.
+func (a *attrWriter) owner(r string, n *node, made uint32) int {
+	cmds := 0
+	if n.mode() != made {
+		a.c.line("sif %s mode 0%o", r, n.mode())
+		cmds++
+	}
+	if n.st.Uid != 0 || n.st.Gid != 0 {
+		a.c.line("sif %s uid %d", r, n.st.Uid)
+		a.c.line("sif %s gid %d", r, n.st.Gid)
+		cmds += 2
+	}
+	return cmds
+}
+
 // xattr sets one xattr from a file holding its value, which may be binary.
 func (a *attrWriter) xattr(r string, x xattr) {
 	file := filepath.Join(a.scratch, fmt.Sprintf("xattr-%d", a.nx))

@@ -137,13 +137,16 @@ func copyFile(tw *tar.Writer, n *node) error {
 // only file capabilities (e2fsprogs 1.47.2 drops every other name).
 func tarballKeepsXattr(name string) bool { return name == "security.capability" }
 
-// writeFixups writes the debugfs commands that give a filesystem filled
-// from the tarball what mke2fs does not take from it: the nanoseconds of
-// mtimes and the xattrs other than file capabilities. A Debian rootfs
-// usually needs none (package files carry whole seconds, later files are
-// clamped to the epoch), so the run is short or skipped. It reports how
-// many commands it wrote.
-func writeFixups(path, scratch string, t *tree, epoch int64) (int, error) {
+// writeFixups writes the debugfs commands that give a filesystem filled by
+// mke2fs -d (method MethodTarball or MethodDirectory) what mke2fs does not
+// take from the tree: the nanoseconds of mtimes; from a tarball, the
+// xattrs other than file capabilities; from a directory, the attributes of
+// the root and of a top-level lost+found, which mke2fs makes itself. A
+// Debian rootfs usually needs none of it (package files carry whole
+// seconds, later files are clamped to the epoch, the root is root's and
+// 0755), so the run is short or skipped. It reports how many commands it
+// wrote.
+func writeFixups(path, scratch string, t *tree, epoch int64, method string) (int, error) {
 	c, err := newCmdFile(path)
 	if err != nil {
 		return 0, err
@@ -156,13 +159,21 @@ func writeFixups(path, scratch string, t *tree, epoch int64) (int, error) {
 			return // the inode is fixed under its first name
 		}
 		r := quote(x.path)
-		// The tarball carried the clamped mtime; mke2fs kept its seconds.
-		if sec, nsec := x.mtime(epoch); nsec != 0 {
+		made := method == MethodDirectory && (x == t.root || x.path == "/lost+found")
+		if made {
+			mode := uint32(unix.S_IFDIR | 0o755)
+			if x != t.root {
+				mode = unix.S_IFDIR | 0o700
+			}
+			n += a.owner(r, x, mode)
+		}
+		// mke2fs kept the seconds of the (clamped) mtime.
+		if sec, nsec := x.mtime(epoch); nsec != 0 || made {
 			a.time(r, "mtime", sec, nsec)
 			n++
 		}
 		for _, xa := range x.xattrs {
-			if !tarballKeepsXattr(xa.name) {
+			if made || (method == MethodTarball && !tarballKeepsXattr(xa.name)) {
 				a.xattr(r, xa)
 				n++
 			}

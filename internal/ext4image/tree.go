@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +23,10 @@ type node struct {
 	target   string  // symlink target
 	children []*node // directories only, sorted by name (bytes)
 	xattrs   []xattr // sorted by name
+	// hostXattrs: the entry had xattrs that skipXattr leaves out.
+	hostXattrs bool
+	// sockets are the image paths of a directory's sockets, not copied.
+	sockets []string
 	// linkTo is, for a second or later name of a multiply linked inode
 	// in scan order (the tarball's order, depth first), the image path of
 	// its first name. The debugfs run creates a directory's entries before
@@ -56,6 +62,10 @@ type tree struct {
 	blocks int64
 	// skipped lists entries that are not copied (sockets).
 	skipped []string
+	// hostXattrs is the first path with an xattr that skipXattr leaves
+	// out: mke2fs -d would copy it from the directory, so such a tree is
+	// filled from a tarball instead.
+	hostXattrs string
 	// firstName is the image path of each multiply linked inode's first
 	// name in the scan.
 	firstName map[linkKey]string
@@ -68,6 +78,15 @@ func skipXattr(name string) bool {
 	return strings.HasPrefix(name, "trusted.overlay.") || name == "security.selinux"
 }
 
+// scanWorkers is how many directories are read at once. The scan is
+// syscalls (lstat and the xattr calls for every entry), which a build
+// step's overlay mount makes slow enough to be a fifth of the image's time;
+// a few readers in parallel overlap them.
+const scanWorkers = 4
+
+// scanTree reads the tree at src and counts what the image needs. The
+// directories are read in parallel (read); the counting, which fixes the
+// first name of each hard-linked inode, follows in sorted order (count).
 func scanTree(src string, blockSize int64) (*tree, error) {
 	t := &tree{links: map[linkKey]int{}, firstName: map[linkKey]string{}}
 	root := &node{path: "/", src: src}
@@ -78,75 +97,147 @@ func scanTree(src string, blockSize int64) (*tree, error) {
 		return nil, fmt.Errorf("%s: not a directory", src)
 	}
 	t.root = root
-	if err := t.scan(root, blockSize); err != nil {
+	r := &reader{sem: make(chan struct{}, scanWorkers-1)}
+	r.read(root)
+	r.wg.Wait()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := t.count(root, blockSize); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-func (t *tree) scan(n *node, bs int64) error {
-	xs, err := readXattrs(n.src)
+// reader reads nodes, handing subdirectories to other goroutines while
+// there are free workers; the first error wins.
+type reader struct {
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	err  error
+	stop atomic.Bool
+}
+
+func (r *reader) fail(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.stop.Store(true)
+}
+
+// read fills in n (its xattrs, a symlink's target, a directory's sorted
+// children) and, for a directory, its children in turn.
+func (r *reader) read(n *node) {
+	if r.stop.Load() {
+		return
+	}
+	xs, dropped, err := readXattrs(n.src)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	n.xattrs, n.hostXattrs = xs, dropped
+	switch n.st.Mode & unix.S_IFMT {
+	case unix.S_IFLNK:
+		target, err := os.Readlink(n.src)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		if strings.ContainsAny(target, "\n\r") {
+			r.fail(fmt.Errorf("%s: symlink targets with a newline or carriage return cannot be written", n.src))
+			return
+		}
+		n.target = target
+	case unix.S_IFDIR:
+		if err := readChildren(n); err != nil {
+			r.fail(err)
+			return
+		}
+		for _, c := range n.children {
+			if !c.isDir() {
+				r.read(c)
+				continue
+			}
+			select {
+			case r.sem <- struct{}{}:
+				r.wg.Add(1)
+				go func() {
+					defer func() { <-r.sem; r.wg.Done() }()
+					r.read(c)
+				}()
+			default:
+				r.read(c)
+			}
+		}
+	}
+}
+
+// readChildren lists a directory in byte order and lstats its entries;
+// sockets are set aside in n.sockets.
+func readChildren(n *node) error {
+	ents, err := os.ReadDir(n.src)
 	if err != nil {
 		return err
 	}
-	n.xattrs = xs
-	t.blocks += xattrBlocks(xs)
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names) // byte order, whatever ReadDir promises
+	for _, name := range names {
+		if strings.ContainsAny(name, "\n\r") {
+			// debugfs reads its script line by line.
+			return fmt.Errorf("%s: file names with a newline or carriage return cannot be written", filepath.Join(n.src, name))
+		}
+		c := &node{name: name, path: joinImage(n.path, name), src: filepath.Join(n.src, name)}
+		if err := unix.Lstat(c.src, &c.st); err != nil {
+			return &os.PathError{Op: "lstat", Path: c.src, Err: err}
+		}
+		if c.st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			// debugfs can only make a socket with the wrong directory
+			// entry type; a socket in an image has no listener anyway.
+			n.sockets = append(n.sockets, c.path)
+			continue
+		}
+		if n.path == "/" && name == "lost+found" && c.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return fmt.Errorf("%s: lost+found at the top of the tree must be a directory", c.src)
+		}
+		n.children = append(n.children, c)
+	}
+	return nil
+}
 
+// count adds n and what is below it to the tree's counts, in scan order.
+func (t *tree) count(n *node, bs int64) error {
+	if n.hostXattrs && t.hostXattrs == "" {
+		t.hostXattrs = n.src
+	}
+	t.blocks += xattrBlocks(n.xattrs)
 	switch n.st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		t.inodes++
-		ents, err := os.ReadDir(n.src) // sorted by name
-		if err != nil {
-			return err
-		}
-		names := make([]string, 0, len(ents))
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		sort.Strings(names) // byte order, whatever ReadDir promises
-		var dirNames []string
-		for _, name := range names {
-			if strings.ContainsAny(name, "\n\r") {
-				// debugfs reads its script line by line.
-				return fmt.Errorf("%s: file names with a newline or carriage return cannot be written", filepath.Join(n.src, name))
-			}
-			c := &node{name: name, path: joinImage(n.path, name), src: filepath.Join(n.src, name)}
-			if err := unix.Lstat(c.src, &c.st); err != nil {
-				return &os.PathError{Op: "lstat", Path: c.src, Err: err}
-			}
-			if c.st.Mode&unix.S_IFMT == unix.S_IFSOCK {
-				// debugfs can only make a socket with the wrong directory
-				// entry type; a socket in an image has no listener anyway.
-				t.skipped = append(t.skipped, c.path)
-				continue
-			}
-			if n.path == "/" && name == "lost+found" && c.st.Mode&unix.S_IFMT != unix.S_IFDIR {
-				return fmt.Errorf("%s: lost+found at the top of the tree must be a directory", c.src)
-			}
-			n.children = append(n.children, c)
-			dirNames = append(dirNames, name)
-			if err := t.scan(c, bs); err != nil {
+		t.skipped = append(t.skipped, n.sockets...)
+		names := make([]string, 0, len(n.children))
+		for _, c := range n.children {
+			names = append(names, c.name)
+			if err := t.count(c, bs); err != nil {
 				return err
 			}
 		}
-		t.blocks += dirBlocks(dirNames, bs)
+		t.blocks += dirBlocks(names, bs)
 	case unix.S_IFREG:
 		if t.firstLink(n) {
 			t.inodes++
 			t.blocks += fileBlocks(n.st.Size, bs)
 		}
 	case unix.S_IFLNK:
-		target, err := os.Readlink(n.src)
-		if err != nil {
-			return err
-		}
-		if strings.ContainsAny(target, "\n\r") {
-			return fmt.Errorf("%s: symlink targets with a newline or carriage return cannot be written", n.src)
-		}
-		n.target = target
 		if t.firstLink(n) {
 			t.inodes++
-			if len(target) >= 60 { // longer targets leave the inode for a block
+			if len(n.target) >= 60 { // longer targets leave the inode for a block
 				t.blocks++
 			}
 		}
@@ -234,25 +325,30 @@ func xattrBlocks(xs []xattr) int64 {
 	return 0
 }
 
-func readXattrs(path string) ([]xattr, error) {
+// readXattrs reads a file's xattrs, less the ones skipXattr leaves out;
+// dropped says whether there were any of those.
+func readXattrs(path string) (xs []xattr, dropped bool, err error) {
 	size, err := unix.Llistxattr(path, nil)
 	if err != nil {
 		if errors.Is(err, unix.ENOTSUP) { // the source filesystem has none
-			return nil, nil
+			return nil, false, nil
 		}
-		return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+		return nil, false, &os.PathError{Op: "llistxattr", Path: path, Err: err}
 	}
 	if size == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	buf := make([]byte, size)
 	size, err = unix.Llistxattr(path, buf)
 	if err != nil {
-		return nil, &os.PathError{Op: "llistxattr", Path: path, Err: err}
+		return nil, false, &os.PathError{Op: "llistxattr", Path: path, Err: err}
 	}
-	var xs []xattr
 	for _, name := range strings.Split(string(buf[:size]), "\x00") {
-		if name == "" || skipXattr(name) {
+		if name == "" {
+			continue
+		}
+		if skipXattr(name) {
+			dropped = true
 			continue
 		}
 		vsize, err := unix.Lgetxattr(path, name, nil)
@@ -260,19 +356,19 @@ func readXattrs(path string) ([]xattr, error) {
 			if errors.Is(err, unix.ENODATA) {
 				continue
 			}
-			return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+			return nil, false, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
 		}
 		val := make([]byte, vsize)
 		if vsize > 0 {
 			vsize, err = unix.Lgetxattr(path, name, val)
 			if err != nil {
-				return nil, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
+				return nil, false, &os.PathError{Op: "lgetxattr " + name, Path: path, Err: err}
 			}
 		}
 		xs = append(xs, xattr{name: name, value: val[:vsize]})
 	}
 	sort.Slice(xs, func(i, j int) bool { return xs[i].name < xs[j].name })
-	return xs, nil
+	return xs, dropped, nil
 }
 
 // mode is the inode's i_mode: Linux and ext4 share the type and permission

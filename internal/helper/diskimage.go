@@ -103,8 +103,9 @@ func DiskImage(rootfs, out string, opt DiskImageOptions, log io.Writer) error {
 
 // fillMethod says how each ext4image method fills the filesystem.
 var fillMethod = map[string]string{
-	ext4image.MethodTarball: "mke2fs -d from a tarball of the tree",
-	ext4image.MethodDebugfs: "debugfs, e2fsprogs before 1.47.1",
+	ext4image.MethodDirectory: "mke2fs -d from the tree",
+	ext4image.MethodTarball:   "mke2fs -d from a tarball of the tree",
+	ext4image.MethodDebugfs:   "debugfs, e2fsprogs before 1.47.1",
 }
 
 // capSysAdmin is CAP_SYS_ADMIN's bit in the capability sets.

@@ -38,6 +38,10 @@ type Options struct {
 	// Init, when set and the tree has no /init, adds /init as a symlink to
 	// it, as Kata's initrd_builder.sh does (ln -sf /sbin/init init).
 	Init string
+	// Fast compresses at the fastest level rather than the smallest: for
+	// an initrd that is booted once and thrown away, such as a boot
+	// test's, where gzip -9 of a large tree costs minutes.
+	Fast bool
 }
 
 // Write archives the tree at root (root itself is "/", not included) to w.
@@ -57,7 +61,7 @@ func Write(w io.Writer, root string, opt Options) error {
 	}
 	sort.Slice(paths, func(i, j int) bool { return relName(root, paths[i]) < relName(root, paths[j]) })
 
-	out, closeOut, err := compressor(w, opt.Compression)
+	out, closeOut, err := compressor(w, opt.Compression, opt.Fast)
 	if err != nil {
 		return err
 	}
@@ -101,18 +105,22 @@ func writeInitLink(cw *cpio.Writer, target string, mtime time.Time) error {
 }
 
 // compressor wraps w in the named compression; close flushes it.
-func compressor(w io.Writer, name string) (io.Writer, func() error, error) {
+func compressor(w io.Writer, name string, fast bool) (io.Writer, func() error, error) {
+	gzipLevel, zstdLevel := gzip.BestCompression, zstd.SpeedBestCompression
+	if fast {
+		gzipLevel, zstdLevel = gzip.BestSpeed, zstd.SpeedFastest
+	}
 	switch name {
 	case "":
 		return w, func() error { return nil }, nil
 	case "gzip":
-		zw, _ := gzip.NewWriterLevel(w, gzip.BestCompression)
+		zw, _ := gzip.NewWriterLevel(w, gzipLevel)
 		zw.Header = gzip.Header{OS: 255} // no name, no time: the same bytes every time
 		return zw, zw.Close, nil
 	case "zstd":
 		// One thread: a parallel encoder may cut blocks differently from run
 		// to run.
-		zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstdLevel),
 			zstd.WithEncoderCRC(true), zstd.WithWindowSize(8<<20))
 		if err != nil {
 			return nil, nil, err

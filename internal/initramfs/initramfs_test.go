@@ -104,3 +104,46 @@ func TestZstdWithAddedInitIsReproducible(t *testing.T) {
 		t.Errorf("entries: %v", names)
 	}
 }
+
+// Fast changes only the compression level: the archive inside is the same
+// cpio, and the same tree still gives the same bytes.
+func TestFastKeepsTheArchive(t *testing.T) {
+	root := tree(t, time.Unix(1600000000, 0))
+	os.WriteFile(filepath.Join(root, "big"), bytes.Repeat([]byte("kforge initrd "), 1<<16), 0o644)
+	plain := func(opt Options) []byte {
+		var buf bytes.Buffer
+		if err := Write(&buf, root, opt); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	cpioBytes := plain(Options{Epoch: 1700000000})
+	for _, c := range []string{"gzip", "zstd"} {
+		small, fast := plain(Options{Epoch: 1700000000, Compression: c}), plain(Options{Epoch: 1700000000, Compression: c, Fast: true})
+		if !bytes.Equal(fast, plain(Options{Epoch: 1700000000, Compression: c, Fast: true})) {
+			t.Errorf("%s: two fast archives of the same tree differ", c)
+		}
+		if bytes.Equal(small, fast) {
+			t.Errorf("%s: Fast gave the bytes of the default level", c)
+		}
+		var r io.Reader
+		if c == "gzip" {
+			zr, err := gzip.NewReader(bytes.NewReader(fast))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = zr
+		} else {
+			zr, err := zstd.NewReader(bytes.NewReader(fast))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer zr.Close()
+			r = zr
+		}
+		got, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(got, cpioBytes) {
+			t.Errorf("%s: the fast archive does not hold the same cpio (%v)", c, err)
+		}
+	}
+}

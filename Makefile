@@ -51,9 +51,10 @@ qemu-igb:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports qemu-system-x86 || exit 1; \
 	fi; qemu-system-x86_64 --version | head -n1
 
-# The image writer's tests fill images from a tarball too, which needs
-# mke2fs 1.47.1 or later (Debian 12 has 1.47.0, bookworm-backports 1.47.2)
-# and libarchive, which mke2fs loads to read one.
+# The image writer's tests fill images with mke2fs -d from the tree and from
+# a tarball, which need mke2fs 1.47.1 or later (Debian 12 has 1.47.0,
+# bookworm-backports 1.47.2), and libarchive, which mke2fs loads to read a
+# tarball.
 MKE2FS_VERSION := mke2fs -V 2>&1 | sed -n 's/^mke2fs \([0-9.]*\).*/\1/p'
 e2fsprogs-tarball:
 	@v=$$($(MKE2FS_VERSION)); \

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +34,30 @@ func TestBuildCacheIsSharedAcrossDaemons(t *testing.T) {
 	}
 	if len(mp.requests) > 0 {
 		t.Errorf("the second daemon fetched %d files, e.g. %s", len(mp.requests), mp.requests[0])
+	}
+}
+
+// The graphs the CLI builds itself (kernel config, run) and the build
+// function's make the same ops: after `kforge build` of a kernel's builder
+// environment, neither `kforge kernel config` nor `kforge run` in it
+// unpacks or installs a package again.
+func TestCLIGraphsReuseTheSteps(t *testing.T) {
+	e2e(t)
+	p := kernelFixture.get(t)
+	mustKforge(t, nil, "build", "-f", p, "--target", "kbuilder", "--progress", "quiet")
+	for _, args := range [][]string{
+		{"kernel", "config", "-f", p, "--target", "tiny", "--progress", "rawjson"},
+		{"run", "-f", p, "--target", "kbuilder", "--progress", "rawjson", "--", "true"},
+	} {
+		r := mustKforge(t, nil, args...)
+		var again []string
+		for _, step := range uncachedSteps(t, r.stderr) {
+			if strings.HasPrefix(step, "[kbuilder] ") {
+				again = append(again, step)
+			}
+		}
+		if len(again) > 0 {
+			t.Errorf("kforge %s %s built the environment again: %v", args[0], args[1], again)
+		}
 	}
 }

@@ -123,10 +123,9 @@ func (b *Builder) Build(ctx context.Context, c client.Client) (*client.Result, e
 		if err != nil {
 			return nil, src.wrap(err, target)
 		}
-		opts := []bk.ConstraintsOpt{bk.Platform(buildPlatform(c)), bk.WithCaps(c.BuildOpts().Caps)}
-		def, err := st.Marshal(ctx, opts...)
+		def, err := kllb.Marshal(ctx, st, c)
 		if err != nil {
-			return nil, fmt.Errorf("marshaling the build graph: %w", err)
+			return nil, err
 		}
 		solved, err := c.Solve(ctx, client.SolveRequest{Definition: def.ToPB(), CacheImports: bc.CacheImports})
 		if err != nil {
@@ -214,17 +213,6 @@ func targetPlatforms(r *recipes.Recipe, target, kind string, asked []ocispec.Pla
 		out = append(out, platform{spec: p})
 	}
 	return out, nil
-}
-
-// buildPlatform is the platform the steps run on: the worker's. Setting it
-// explicitly keeps the graph independent of where the frontend runs.
-func buildPlatform(c client.Client) ocispec.Platform {
-	for _, w := range c.BuildOpts().Workers {
-		if len(w.Platforms) > 0 {
-			return platforms.Normalize(w.Platforms[0])
-		}
-	}
-	return platforms.DefaultSpec()
 }
 
 // helperState is the kforge binary that steps run: the frontend image

@@ -70,9 +70,9 @@ func Run(ctx context.Context, c *client.Client, graph Graph, opt Options) error 
 			if err != nil {
 				return nil, err
 			}
-			def, err := st.Marshal(ctx)
+			def, err := kllb.Marshal(ctx, st, gw)
 			if err != nil {
-				return nil, fmt.Errorf("marshaling the build graph: %w", err)
+				return nil, err
 			}
 			var imports []gwclient.CacheOptionsEntry
 			for _, e := range opt.CacheImports {

@@ -99,3 +99,19 @@ func (r *Recipe) Position(path string) (line, column int) {
 // KernelPlatforms maps the platforms a kernel builds for (--platform) to
 // its architecture: kernels cross-compile for both.
 var KernelPlatforms = map[string]string{"linux/amd64": "x86_64", "linux/arm64": "arm64"}
+
+// TargetPlatform is the os/arch of what a target builds, as an OCI
+// platform names it: a kernel's from its architecture (which --platform
+// sets), anything else's from the architecture of its guest or
+// environment.
+func (r *Recipe) TargetPlatform(target string) (os, arch string) {
+	arch = r.GuestArchitecture(target)
+	if k, ok := r.Kernels[target]; ok {
+		for platform, a := range KernelPlatforms {
+			if a == k.ArchOrDefault() {
+				arch = strings.TrimPrefix(platform, "linux/")
+			}
+		}
+	}
+	return "linux", arch
+}

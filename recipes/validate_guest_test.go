@@ -68,3 +68,22 @@ func TestTemplatesNeedASourceArchive(t *testing.T) {
 		"    kataAgent: {libc: gnu, seccomp: true}\n    templates: [{from: a.in, to: a, replace: {\"@V@\": \"1\"}}]\n")
 	wantError(t, src, 16, 16, "templates write into the unpacked sourceArchive")
 }
+
+func TestTargetPlatform(t *testing.T) {
+	r, err := Parse("g.yaml", []byte(guestRecipe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Kernels = map[string]Kernel{"x86": {}, "arm": {Arch: "arm64"}}
+	for target, want := range map[string]string{"image": "linux/amd64", "rootfs": "linux/amd64", "builder": "linux/amd64", "x86": "linux/amd64", "arm": "linux/arm64"} {
+		if os, arch := r.TargetPlatform(target); os+"/"+arch != want {
+			t.Errorf("%s: %s/%s, want %s", target, os, arch, want)
+		}
+	}
+	env := r.Environments["builder"]
+	env.Architecture = "arm64"
+	r.Environments["builder"] = env
+	if _, arch := r.TargetPlatform("image"); arch != "arm64" {
+		t.Errorf("an image of an arm64 rootfs: %s", arch)
+	}
+}

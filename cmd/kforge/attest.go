@@ -53,19 +53,7 @@ var treeKinds = map[string]bool{recipes.KindEnvironment: true, recipes.KindRootf
 // describeBuild is what the SBOM and provenance of one platform's build say,
 // before its outputs are known.
 func describeBuild(p *prepared, b buildFlags, kind, buildkit string) (*attest.Build, error) {
-	in := p.inputs
-	inputs, err := attest.Collect(in, b.target, os.DirFS(filepath.Dir(b.file)))
-	if err != nil {
-		return nil, err
-	}
-	meta := artifactMeta(in, b.target, kind)
-	return &attest.Build{
-		Recipe: in.Recipe.Name, RecipeFile: filepath.Base(b.file),
-		RecipeSHA256: in.Digests.Recipe, LockSHA256: in.Digests.Lock,
-		Target: b.target, Kind: kind, Platform: artifact.PlatformString(meta.Platform),
-		Created: in.Recipe.Created(), Inputs: inputs,
-		Kforge: kforgeVersion(), BuildKit: buildkit,
-	}, nil
+	return attest.Describe(p.inputs, b.target, kind, filepath.Base(b.file), os.DirFS(filepath.Dir(b.file)), attest.Version(), buildkit)
 }
 
 // documents renders the documents the flags ask for, for a build whose

@@ -239,15 +239,11 @@ func artifactMeta(in *kllb.Inputs, target, kind string) artifact.Meta {
 		RecipeSHA256: in.Digests.Recipe, LockSHA256: in.Digests.Lock,
 		Created: r.Created(),
 	}
-	m.Platform = ocispec.Platform{OS: "linux", Architecture: r.GuestArchitecture(target)}
+	// prepare has set a kernel's architecture from --platform.
+	os, arch := r.TargetPlatform(target)
+	m.Platform = ocispec.Platform{OS: os, Architecture: arch}
 	if k, ok := r.Kernels[target]; ok {
-		// prepare has set the kernel's architecture from --platform.
 		m.ConfigVersion = k.ConfigVersionOrDefault()
-		for platform, arch := range recipes.KernelPlatforms {
-			if arch == k.ArchOrDefault() {
-				m.Platform.Architecture = strings.TrimPrefix(platform, "linux/")
-			}
-		}
 	}
 	return m
 }

@@ -5,14 +5,23 @@ package main
 // shown at their lines.
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/spdx/tools-golang/spdx"
+
+	"github.com/kforge/kforge/internal/attest"
 )
 
 // buildxClient is a docker config directory with the buildx plugin and a
@@ -418,4 +427,85 @@ func TestBuildxNoCacheIsRefusedClearly(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "--no-cache is not supported by the kforge frontend") || !strings.Contains(r.stderr, "docker buildx prune") {
 		t.Errorf("--no-cache (exit %d):\n%s", r.code, lastLines(r.stderr, 10))
 	}
+}
+
+// docker buildx build --sbom=true gets kforge's own SBOM, made from the lock
+// with no scanner image: an in-toto statement beside the files, whose
+// subjects are the exported files and whose SPDX predicate lists the same
+// inputs as the SBOM that kforge build writes. --provenance gets BuildKit's
+// own provenance beside it.
+func TestBuildxSBOMIsKforgesFromTheLock(t *testing.T) {
+	e2e(t)
+	cli := tinyKernel(t)
+	out, _ := buildxBuild(t, lockedKernel(t), "tiny", "--sbom=true", "--provenance=mode=min")
+	sameTree(t, cli, out, false)
+	data, err := os.ReadFile(filepath.Join(out, sbomFile))
+	if err != nil {
+		t.Fatalf("buildx --sbom=true wrote no %s: %v", sbomFile, err)
+	}
+	var st struct {
+		PredicateType string `json:"predicateType"`
+		Subject       []struct {
+			Name   string
+			Digest map[string]string
+		}
+		Predicate json.RawMessage
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatalf("%s is not an in-toto statement: %v", sbomFile, err)
+	}
+	if st.PredicateType != attest.PredicateSPDX {
+		t.Errorf("predicate type %q, want %q", st.PredicateType, attest.PredicateSPDX)
+	}
+	subjects := map[string]string{}
+	for _, s := range st.Subject {
+		subjects[s.Name] = s.Digest["sha256"]
+	}
+	entries, _ := os.ReadDir(cli)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || e.Name() == sbomFile || e.Name() == provenanceFile {
+			continue
+		}
+		data, _ := os.ReadFile(filepath.Join(cli, e.Name()))
+		if sum := sha256.Sum256(data); subjects[e.Name()] != hex.EncodeToString(sum[:]) {
+			t.Errorf("subject %s: sha256 %q, want the file's %x", e.Name(), subjects[e.Name()], sum)
+		}
+	}
+	data, err = os.ReadFile(filepath.Join(out, provenanceFile))
+	if err != nil {
+		t.Errorf("buildx --provenance wrote no %s: %v", provenanceFile, err)
+	} else if !strings.Contains(string(data), `"predicateType": "https://slsa.dev/provenance/`) {
+		t.Errorf("%s is not a SLSA provenance statement:\n%s", provenanceFile, lastLines(string(data), 10))
+	}
+	got, err := attest.ReadSBOM(bytes.NewReader(st.Predicate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(filepath.Join(cli, sbomFile))
+	want, err := attest.ReadSBOM(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := sbomInputs(got), sbomInputs(want); strings.Join(g, "\n") != strings.Join(w, "\n") {
+		t.Errorf("the buildx SBOM's inputs differ from kforge build's:\n%s", diffLines(strings.Join(g, "\n"), strings.Join(w, "\n")))
+	} else if len(g) < 100 {
+		t.Errorf("the SBOM lists only %d inputs; the kernel's builder alone has about 190 packages", len(g))
+	}
+}
+
+// sbomInputs lists an SBOM's input packages by name, version and sha256.
+func sbomInputs(doc *spdx.Document) []string {
+	var inputs []string
+	for _, p := range doc.Packages {
+		if !strings.HasPrefix(string(p.PackageSPDXIdentifier), "input-") {
+			continue
+		}
+		sum := ""
+		for _, c := range p.PackageChecksums {
+			sum += string(c.Algorithm) + ":" + c.Value
+		}
+		inputs = append(inputs, p.PackageName+" "+p.PackageVersion+" "+sum)
+	}
+	slices.Sort(inputs)
+	return inputs
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/kforge/kforge/frontends/gateway"
 	"github.com/kforge/kforge/frontends/image"
 	"github.com/kforge/kforge/internal/artifact"
+	"github.com/kforge/kforge/internal/attest"
 	"github.com/kforge/kforge/internal/solve"
 )
 
@@ -98,7 +98,7 @@ Without a registry, run it from the layout:
 			}
 			defer os.RemoveAll(work)
 			staging := artifact.NewStaging()
-			desc, err := image.Build(cmd.Context(), staging, exe, work, created, kforgeVersion())
+			desc, err := image.Build(cmd.Context(), staging, exe, work, created, attest.Version())
 			if err != nil {
 				return err
 			}
@@ -141,12 +141,4 @@ func sourceDateEpoch() (time.Time, error) {
 		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: give seconds since 1970", v)
 	}
 	return time.Unix(n, 0).UTC(), nil
-}
-
-// kforgeVersion is the module version Go stamped into the binary.
-func kforgeVersion() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-		return info.Main.Version
-	}
-	return "devel"
 }

@@ -140,12 +140,31 @@ func (b *Builder) Build(ctx context.Context, c client.Client) (*client.Result, e
 				return nil, err
 			}
 		}
-		if p.id == "" {
+		if p.id == "" && !attestationsAsked(c) {
 			res.SetRef(ref)
 			continue
 		}
-		res.AddRef(p.id, ref)
-		exported.Platforms = append(exported.Platforms, exptypes.Platform{ID: p.id, Platform: p.spec})
+		id, spec := p.id, p.spec
+		if id == "" {
+			// One ref with its platform listed, as Dockerfile's frontend
+			// returns one platform: the exporters find the attestations
+			// of a platform by its ID (kforge's SBOM, BuildKit's
+			// provenance), and a local export stays unsplit.
+			os, arch := in.Recipe.TargetPlatform(target)
+			spec = ocispec.Platform{OS: os, Architecture: arch}
+			id = platforms.FormatAll(spec)
+			res.SetRef(ref)
+		} else {
+			res.AddRef(id, ref)
+		}
+		if sbomAsked(bc) {
+			att, err := sbomAttestation(ctx, c, in, target, kind, files.fs)
+			if err != nil {
+				return nil, src.wrap(err, target)
+			}
+			res.AddAttestation(id, att)
+		}
+		exported.Platforms = append(exported.Platforms, exptypes.Platform{ID: id, Platform: spec})
 	}
 	if len(exported.Platforms) > 0 {
 		dt, err := json.Marshal(exported)

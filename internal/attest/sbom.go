@@ -18,6 +18,9 @@ import (
 // artifactType of the referrer that carries it.
 const MediaTypeSPDX = "application/spdx+json"
 
+// PredicateSPDX is the in-toto predicate type of an SPDX document.
+const PredicateSPDX = "https://spdx.dev/Document"
+
 // Build is one build of a target, as its SBOM and provenance describe it.
 type Build struct {
 	Recipe       string // the recipe's name

@@ -20,17 +20,17 @@ import (
 // does not.)
 func Marshal(ctx context.Context, st bk.State, c gwclient.Client) (*bk.Definition, error) {
 	opts := c.BuildOpts()
-	def, err := st.Marshal(ctx, bk.Platform(WorkerPlatform(opts)), bk.WithCaps(opts.LLBCaps))
+	def, err := st.Marshal(ctx, bk.Platform(workerPlatform(opts)), bk.WithCaps(opts.LLBCaps))
 	if err != nil {
 		return nil, fmt.Errorf("marshaling the build graph: %w", err)
 	}
 	return def, nil
 }
 
-// WorkerPlatform is the platform the steps run on: the first worker's.
+// workerPlatform is the platform the steps run on: the first worker's.
 // Naming it keeps a graph independent of where the code that marshals it
 // runs (a frontend image, the CLI).
-func WorkerPlatform(opts gwclient.BuildOpts) ocispec.Platform {
+func workerPlatform(opts gwclient.BuildOpts) ocispec.Platform {
 	for _, w := range opts.Workers {
 		if len(w.Platforms) > 0 {
 			return platforms.Normalize(w.Platforms[0])

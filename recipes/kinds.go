@@ -100,18 +100,19 @@ func (r *Recipe) Position(path string) (line, column int) {
 // its architecture: kernels cross-compile for both.
 var KernelPlatforms = map[string]string{"linux/amd64": "x86_64", "linux/arm64": "arm64"}
 
-// TargetPlatform is the os/arch of what a target builds, as an OCI
-// platform names it: a kernel's from its architecture (which --platform
-// sets), anything else's from the architecture of its guest or
-// environment.
-func (r *Recipe) TargetPlatform(target string) (os, arch string) {
-	arch = r.GuestArchitecture(target)
-	if k, ok := r.Kernels[target]; ok {
-		for platform, a := range KernelPlatforms {
-			if a == k.ArchOrDefault() {
-				arch = strings.TrimPrefix(platform, "linux/")
-			}
+// TargetArchitecture is the architecture of what a target builds, as an
+// OCI platform names it (every target is linux): a kernel's from its
+// architecture (which --platform sets), anything else's from the
+// architecture of its guest or environment.
+func (r *Recipe) TargetArchitecture(target string) string {
+	k, ok := r.Kernels[target]
+	if !ok {
+		return r.GuestArchitecture(target)
+	}
+	for platform, arch := range KernelPlatforms {
+		if arch == k.ArchOrDefault() {
+			return strings.TrimPrefix(platform, "linux/")
 		}
 	}
-	return "linux", arch
+	return r.GuestArchitecture(target)
 }

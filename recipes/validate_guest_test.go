@@ -69,21 +69,21 @@ func TestTemplatesNeedASourceArchive(t *testing.T) {
 	wantError(t, src, 16, 16, "templates write into the unpacked sourceArchive")
 }
 
-func TestTargetPlatform(t *testing.T) {
+func TestTargetArchitecture(t *testing.T) {
 	r, err := Parse("g.yaml", []byte(guestRecipe))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Kernels = map[string]Kernel{"x86": {}, "arm": {Arch: "arm64"}}
-	for target, want := range map[string]string{"image": "linux/amd64", "rootfs": "linux/amd64", "builder": "linux/amd64", "x86": "linux/amd64", "arm": "linux/arm64"} {
-		if os, arch := r.TargetPlatform(target); os+"/"+arch != want {
-			t.Errorf("%s: %s/%s, want %s", target, os, arch, want)
+	for target, want := range map[string]string{"image": "amd64", "rootfs": "amd64", "builder": "amd64", "x86": "amd64", "arm": "arm64"} {
+		if arch := r.TargetArchitecture(target); arch != want {
+			t.Errorf("%s: %s, want %s", target, arch, want)
 		}
 	}
 	env := r.Environments["builder"]
 	env.Architecture = "arm64"
 	r.Environments["builder"] = env
-	if _, arch := r.TargetPlatform("image"); arch != "arm64" {
+	if arch := r.TargetArchitecture("image"); arch != "arm64" {
 		t.Errorf("an image of an arm64 rootfs: %s", arch)
 	}
 }

@@ -27,8 +27,8 @@ import (
 
 // Names of the documents beside a local output, as buildx names them.
 const (
-	sbomFile       = "sbom.spdx.json"
-	provenanceFile = "provenance.json"
+	sbomFile       = attest.SBOMFile
+	provenanceFile = attest.ProvenanceFile
 )
 
 // attestFlags say which documents a build writes beside its outputs and

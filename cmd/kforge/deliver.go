@@ -240,8 +240,7 @@ func artifactMeta(in *kllb.Inputs, target, kind string) artifact.Meta {
 		Created: r.Created(),
 	}
 	// prepare has set a kernel's architecture from --platform.
-	os, arch := r.TargetPlatform(target)
-	m.Platform = ocispec.Platform{OS: os, Architecture: arch}
+	m.Platform = ocispec.Platform{OS: "linux", Architecture: r.TargetArchitecture(target)}
 	if k, ok := r.Kernels[target]; ok {
 		m.ConfigVersion = k.ConfigVersionOrDefault()
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/platforms"
 	bk "github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/frontend/attestations"
 	"github.com/moby/buildkit/frontend/dockerui"
 	"github.com/moby/buildkit/frontend/gateway/client"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -99,6 +100,7 @@ func (b *Builder) Build(ctx context.Context, c client.Client) (*client.Result, e
 		fetches = &kllb.Fetches{Skip: map[string]int{}, Down: map[string]bool{}, LocalMirror: set.mirror, Offline: set.offline}
 	}
 
+	asked := attestationsAsked(c)
 	res := client.NewResult()
 	var exported exptypes.Platforms
 	for _, p := range plats {
@@ -140,7 +142,7 @@ func (b *Builder) Build(ctx context.Context, c client.Client) (*client.Result, e
 				return nil, err
 			}
 		}
-		if p.id == "" && !attestationsAsked(c) {
+		if p.id == "" && len(asked) == 0 {
 			res.SetRef(ref)
 			continue
 		}
@@ -150,14 +152,13 @@ func (b *Builder) Build(ctx context.Context, c client.Client) (*client.Result, e
 			// returns one platform: the exporters find the attestations
 			// of a platform by its ID (kforge's SBOM, BuildKit's
 			// provenance), and a local export stays unsplit.
-			os, arch := in.Recipe.TargetPlatform(target)
-			spec = ocispec.Platform{OS: os, Architecture: arch}
+			spec = ocispec.Platform{OS: "linux", Architecture: in.Recipe.TargetArchitecture(target)}
 			id = platforms.FormatAll(spec)
 			res.SetRef(ref)
 		} else {
 			res.AddRef(id, ref)
 		}
-		if sbomAsked(bc) {
+		if asked[attestations.KeyTypeSbom] {
 			att, err := sbomAttestation(ctx, c, in, target, kind, files.fs)
 			if err != nil {
 				return nil, src.wrap(err, target)

@@ -7,7 +7,6 @@ import (
 
 	bk "github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/attestations"
-	"github.com/moby/buildkit/frontend/dockerui"
 	"github.com/moby/buildkit/frontend/gateway/client"
 	gatewaypb "github.com/moby/buildkit/frontend/gateway/pb"
 	"github.com/moby/buildkit/solver/result"
@@ -15,9 +14,6 @@ import (
 	"github.com/kforge/kforge/internal/attest"
 	kllb "github.com/kforge/kforge/llb"
 )
-
-// sbomFile is the SBOM's name beside a local export, as buildx names it.
-const sbomFile = "sbom.spdx.json"
 
 // sbomAttestation is the SBOM that `docker buildx build --sbom=true` asks
 // for: kforge's own SPDX document of the target's inputs, made from the
@@ -36,7 +32,7 @@ func sbomAttestation(ctx context.Context, c client.Client, in *kllb.Inputs, targ
 	if err != nil {
 		return att, err
 	}
-	st := bk.Scratch().File(bk.Mkfile(sbomFile, 0o644, doc), bk.WithCustomName("[internal] SBOM of "+target+" from its lock"))
+	st := bk.Scratch().File(bk.Mkfile(attest.SBOMFile, 0o644, doc), bk.WithCustomName("[internal] SBOM of "+target+" from its lock"))
 	def, err := kllb.Marshal(ctx, st, c)
 	if err != nil {
 		return att, err
@@ -52,30 +48,26 @@ func sbomAttestation(ctx context.Context, c client.Client, in *kllb.Inputs, targ
 	return result.Attestation[client.Reference]{
 		Kind:     gatewaypb.AttestationKind_InToto,
 		Ref:      ref,
-		Path:     "/" + sbomFile,
+		Path:     "/" + attest.SBOMFile,
 		Metadata: map[string][]byte{result.AttestationReasonKey: []byte(result.AttestationReasonSBOM)},
 		InToto:   result.InTotoAttestation{PredicateType: attest.PredicateSPDX},
 	}, nil
 }
 
-// attestationsAsked tells a build that asks for attestations: buildx's
+// attestationsAsked are the attestation types a build asks for: buildx's
 // --sbom and --provenance send attest:sbom and attest:provenance (its
 // default provenance is one for images only, inline-only). A disabled one
-// does not count.
-func attestationsAsked(c client.Client) bool {
-	asked, err := attestations.Parse(c.BuildOpts().Opts)
+// is left out.
+func attestationsAsked(c client.Client) map[string]bool {
+	asked := map[string]bool{}
+	parsed, err := attestations.Parse(c.BuildOpts().Opts)
 	if err != nil {
-		return false
+		return asked
 	}
-	for _, attrs := range asked {
+	for kind, attrs := range parsed {
 		if attrs["disabled"] != "true" {
-			return true
+			asked[kind] = true
 		}
 	}
-	return false
-}
-
-// sbomAsked tells a build that asks for an SBOM.
-func sbomAsked(bc *dockerui.Client) bool {
-	return bc.SBOM != nil && bc.SBOM.Parameters["disabled"] != "true"
+	return asked
 }

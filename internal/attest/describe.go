@@ -16,11 +16,10 @@ func Describe(in *kllb.Inputs, target, kind, recipeFile string, fsys fs.FS, kfor
 	if err != nil {
 		return nil, err
 	}
-	os, arch := in.Recipe.TargetPlatform(target)
 	return &Build{
 		Recipe: in.Recipe.Name, RecipeFile: recipeFile,
 		RecipeSHA256: in.Digests.Recipe, LockSHA256: in.Digests.Lock,
-		Target: target, Kind: kind, Platform: os + "/" + arch,
+		Target: target, Kind: kind, Platform: "linux/" + in.Recipe.TargetArchitecture(target),
 		Created: in.Recipe.Created(), Inputs: inputs,
 		Kforge: kforge, BuildKit: buildkit,
 	}, nil

@@ -18,6 +18,13 @@ import (
 // artifactType of the referrer that carries it.
 const MediaTypeSPDX = "application/spdx+json"
 
+// SBOMFile and ProvenanceFile are the documents' names beside a local
+// export, as buildx names them.
+const (
+	SBOMFile       = "sbom.spdx.json"
+	ProvenanceFile = "provenance.json"
+)
+
 // PredicateSPDX is the in-toto predicate type of an SPDX document.
 const PredicateSPDX = "https://spdx.dev/Document"
 
